@@ -1,16 +1,58 @@
 #include "modules/plugin_library.hpp"
 
+#include <elf.h>
+
 #include <fstream>
+#include <cstring>
 #include <system_error>
 
 #include "base/error.hpp"
 
 namespace wharf::host {
+namespace {
+
+// dlopen maps segments without checking that the file holds them; touching a
+// page past the end of a truncated file raises SIGBUS later, at any time. So
+// check that the ELF headers and every loadable segment lie inside the file.
+void check_elf(const std::filesystem::path& file) {
+    auto fail = [&](const std::string& why) {
+        throw Error(ErrorCode::plugin, "cannot load " + file.filename().string() + ": " + why);
+    };
+    std::ifstream in(file, std::ios::binary);
+    if (!in) fail("cannot read the file");
+    in.seekg(0, std::ios::end);
+    const auto size = static_cast<std::uint64_t>(in.tellg());
+    in.seekg(0);
+    Elf64_Ehdr eh{};
+    if (!in.read(reinterpret_cast<char*>(&eh), sizeof eh) ||
+        std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
+        fail("not an ELF shared object");
+    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_type != ET_DYN)
+        fail("not a 64-bit ELF shared object");
+    if (eh.e_phentsize != sizeof(Elf64_Phdr) ||
+        eh.e_phoff + std::uint64_t(eh.e_phnum) * eh.e_phentsize > size)
+        fail("truncated or corrupt ELF: program headers lie past the end of the file");
+    if (eh.e_shoff + std::uint64_t(eh.e_shnum) * eh.e_shentsize > size)
+        fail("truncated or corrupt ELF: section headers lie past the end of the file (" +
+             std::to_string(size) + " bytes)");
+    in.seekg(static_cast<std::streamoff>(eh.e_phoff));
+    for (int i = 0; i < eh.e_phnum; ++i) {
+        Elf64_Phdr ph{};
+        if (!in.read(reinterpret_cast<char*>(&ph), sizeof ph)) fail("truncated program header");
+        if (ph.p_type == PT_LOAD && ph.p_offset + ph.p_filesz > size)
+            fail("truncated or corrupt ELF: segment " + std::to_string(i) + " ends at byte " +
+                 std::to_string(ph.p_offset + ph.p_filesz) + ", the file has " +
+                 std::to_string(size));
+    }
+}
+
+}  // namespace
 
 std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& file,
                                                    bool delete_file_on_unload) {
     std::shared_ptr<PluginLibrary> lib(new PluginLibrary());
     lib->file_ = file;
+    check_elf(file);
     boost::dll::fs::error_code ec;
     lib->library_.load(boost::dll::fs::path(file.string()),
                        boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
