@@ -11,6 +11,8 @@
 #include "base/error.hpp"
 #include "base/log.hpp"
 #include "config/host_settings.hpp"
+#include "modules/plugin_manager.hpp"
+#include "modules/service_registry.hpp"
 #include "wharf/version.hpp"
 
 namespace {
@@ -58,12 +60,26 @@ int main(int argc, char** argv) {
         auto settings = wharf::host::load_host_settings(config_dir);
         wharf::host::set_log_level(settings.log_level);
         std::filesystem::create_directories(settings.data_dir);
-        log->info("wharfd started version={} abi={}.{} config={} data={}", WHARF_HOST_VERSION,
-                  wharf::kSdkAbiMajor, wharf::kSdkAbiMinor, settings.config_dir.string(),
-                  settings.data_dir.string());
+        log->info("wharfd starting version={} abi={}.{} config={} data={} plugins={}",
+                  WHARF_HOST_VERSION, wharf::kSdkAbiMajor, wharf::kSdkAbiMinor,
+                  settings.config_dir.string(), settings.data_dir.string(),
+                  settings.plugins_dir.string());
+
+        wharf::host::ServiceRegistryImpl registry;
+        wharf::host::PluginManagerOptions plugin_options;
+        plugin_options.plugins_dir = settings.plugins_dir;
+        plugin_options.cache_dir = settings.data_dir / "plugin-cache";
+        plugin_options.plugin_data_dir = settings.data_dir / "plugins";
+        plugin_options.start_timeout = settings.plugin_start_timeout;
+        plugin_options.drain_timeout = settings.drain_timeout;
+        wharf::host::PluginManager plugins(registry, plugin_options);
+        plugins.start();
+        log->info("wharfd ready plugins={}", plugins.plugins().size());
+
         int sig = 0;
         sigwait(&stop_signals, &sig);
         log->info("wharfd stopping signal={}", strsignal(sig));
+        plugins.stop_all();
     } catch (const std::exception& e) {
         log->error("wharfd cannot start: {}", e.what());
         return 1;
