@@ -10,7 +10,8 @@ build_pkgs=(
   libboost-filesystem-dev libboost-dev
   libyaml-cpp-dev libsqlitecpp-dev libsqlite3-dev
   libspdlog-dev libfmt-dev
-  libssl-dev
+  libssl-dev libmagic-dev
+  libcli11-dev nlohmann-json3-dev
 )
 test_pkgs=(catch2)
 

@@ -61,6 +61,47 @@ struct FileWatcher::Impl {
         }
     }
 
+    // Records one inotify event; starts a batch's clock when it is the first.
+    void handle(const inotify_event& ev, std::map<fs::path, bool>& pending, bool& rescan,
+                std::chrono::steady_clock::time_point& first,
+                std::chrono::steady_clock::time_point& last) {
+        const bool idle = pending.empty() && !rescan;
+        if (ev.mask & IN_Q_OVERFLOW) {
+            rescan = true;
+        } else if (ev.mask & IN_IGNORED) {
+            dirs.erase(ev.wd);
+            return;
+        } else {
+            auto dir = dirs.find(ev.wd);
+            if (dir == dirs.end() || ev.len == 0) return;
+            fs::path path = dir->second / ev.name;
+            std::error_code ec;
+            if (ev.mask & IN_ISDIR) {
+                if (recursive && (ev.mask & (IN_CREATE | IN_MOVED_TO))) {
+                    add_watch(path);
+                    // Files may have landed before the watch existed.
+                    rescan = true;
+                } else if (ev.mask & (IN_DELETE | IN_MOVED_FROM)) {
+                    rescan = true;
+                } else {
+                    return;
+                }
+            } else {
+                // A plain create is followed by IN_CLOSE_WRITE when the writer
+                // is done; only symlinks are complete at creation. Attribute
+                // changes matter only for symlinks being swapped (k8s-style
+                // ..data links).
+                if ((ev.mask & (IN_CREATE | IN_ATTRIB)) && !(ev.mask & IN_CLOSE_WRITE) &&
+                    !fs::is_symlink(fs::symlink_status(path, ec)))
+                    return;
+                pending.emplace(path, true);
+            }
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (idle) first = now;
+        last = now;
+    }
+
     void run() {
         using clock = std::chrono::steady_clock;
         std::map<fs::path, bool> pending;  // path -> seen
@@ -74,56 +115,27 @@ struct FileWatcher::Impl {
                 auto quiet_at = last + settle;
                 auto forced_at = first + settle * 10;
                 auto due = std::min(quiet_at, forced_at);
-                timeout_ms = due <= now ? 0
-                                        : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(
-                                                               due - now)
-                                                               .count());
+                auto wait = std::chrono::ceil<std::chrono::milliseconds>(due - now);
+                timeout_ms = due <= now ? 0 : static_cast<int>(wait.count());
             }
-            std::array<pollfd, 2> fds{pollfd{inotify.get(), POLLIN, 0}, pollfd{wake.get(), POLLIN, 0}};
+            std::array<pollfd, 2> fds{pollfd{inotify.get(), POLLIN, 0},
+                                      pollfd{wake.get(), POLLIN, 0}};
             int n = ::poll(fds.data(), fds.size(), timeout_ms);
             if (n < 0 && errno != EINTR) return;
             if (fds[1].revents & POLLIN) return;
             if (n > 0 && (fds[0].revents & POLLIN)) {
-                for (;;) {
+                // Bounded, so that a writer faster than us cannot starve delivery.
+                for (int reads = 0; reads < 64; ++reads) {
                     ssize_t len = ::read(inotify.get(), buffer.data(), buffer.size());
                     if (len <= 0) break;
                     for (char* p = buffer.data(); p < buffer.data() + len;) {
                         auto* ev = reinterpret_cast<inotify_event*>(p);
                         p += sizeof(inotify_event) + ev->len;
-                        if (ev->mask & IN_Q_OVERFLOW) {
-                            rescan = true;
-                            continue;
-                        }
-                        if (ev->mask & IN_IGNORED) {
-                            dirs.erase(ev->wd);
-                            continue;
-                        }
-                        auto dir = dirs.find(ev->wd);
-                        if (dir == dirs.end() || ev->len == 0) continue;
-                        fs::path path = dir->second / ev->name;
-                        if (ev->mask & IN_ISDIR) {
-                            if (recursive && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
-                                add_watch(path);
-                                // Files may have landed before the watch existed.
-                                rescan = true;
-                            } else if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
-                                rescan = true;
-                            }
-                        } else {
-                            // A plain create is followed by IN_CLOSE_WRITE when the
-                            // writer is done; only symlinks are complete at creation.
-                            if ((ev->mask & IN_CREATE) && !fs::is_symlink(path)) continue;
-                            // Attribute changes matter only for symlink targets
-                            // being swapped (k8s-style ..data links).
-                            if ((ev->mask & IN_ATTRIB) && !fs::is_symlink(path)) continue;
-                            pending.emplace(path, true);
-                        }
-                        auto now = clock::now();
-                        if (pending.size() + (rescan ? 1 : 0) == 1) first = now;
-                        last = now;
+                        handle(*ev, pending, rescan, first, last);
                     }
                 }
-                continue;
+                // No `continue` here: under a steady stream of events the
+                // forced deadline below must still be reached.
             }
             if (pending.empty() && !rescan) continue;
             auto now = clock::now();
@@ -133,7 +145,8 @@ struct FileWatcher::Impl {
             for (const auto& [path, seen] : pending) {
                 std::error_code ec;
                 bool exists = fs::exists(fs::symlink_status(path, ec)) && !ec;
-                batch.push_back({exists ? FileEvent::Kind::changed : FileEvent::Kind::removed, path});
+                batch.push_back(
+                    {exists ? FileEvent::Kind::changed : FileEvent::Kind::removed, path});
             }
             pending.clear();
             rescan = false;
@@ -159,7 +172,8 @@ FileWatcher::FileWatcher(fs::path root, bool recursive, std::chrono::millisecond
         throw Error(ErrorCode::io, "cannot watch " + impl_->root.string() + ": not a directory");
     impl_->add_watch(impl_->root);
     if (impl_->dirs.empty())
-        throw Error(ErrorCode::io, "cannot watch " + impl_->root.string() + ": " + std::strerror(errno));
+        throw Error(ErrorCode::io,
+                    "cannot watch " + impl_->root.string() + ": " + std::strerror(errno));
     impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
 }
 

@@ -1,18 +1,13 @@
 #include "config/host_settings.hpp"
 
-#include <yaml-cpp/yaml.h>
-
 #include "base/error.hpp"
+#include "config/host_schemas.hpp"
+#include "config/schema_catalog.hpp"
 
 namespace fs = std::filesystem;
 
 namespace wharf::host {
 namespace {
-
-std::string where(const fs::path& file, const YAML::Mark& mark) {
-    return file.string() + ":" + std::to_string(mark.line + 1) + ":" +
-           std::to_string(mark.column + 1);
-}
 
 fs::path resolve(const fs::path& base, const std::string& value) {
     fs::path p(value);
@@ -21,46 +16,47 @@ fs::path resolve(const fs::path& base, const std::string& value) {
 
 }  // namespace
 
-HostSettings load_host_settings(const fs::path& config_dir) {
+HostSettings host_settings_from(const fs::path& config_dir,
+                                const boost::property_tree::ptree& values) {
     HostSettings s;
     s.config_dir = fs::absolute(config_dir).lexically_normal();
-    fs::path file = s.config_dir / "wharf.yaml";
-    YAML::Node root;
-    try {
-        root = YAML::LoadFile(file.string());
-    } catch (const YAML::BadFile&) {
-        throw Error(ErrorCode::invalid_argument, file.string() + ": cannot read the file");
-    } catch (const YAML::Exception& e) {
-        throw Error(ErrorCode::invalid_argument, where(file, e.mark) + ": " + e.msg);
-    }
-    s.data_dir = s.config_dir / "../var";
-    s.plugins_dir = s.config_dir / "../plugins";
-    if (!root.IsMap() && !root.IsNull())
-        throw Error(ErrorCode::invalid_argument, where(file, root.Mark()) + ": expected a mapping");
-    for (const auto& kv : root) {
-        const auto key = kv.first.as<std::string>();
-        const auto& value = kv.second;
-        try {
-            if (key == "data_dir") s.data_dir = resolve(s.config_dir, value.as<std::string>());
-            else if (key == "plugins_dir") s.plugins_dir = resolve(s.config_dir, value.as<std::string>());
-            else if (key == "listen") s.listen = value.as<std::string>();
-            else if (key == "log_level") s.log_level = value.as<std::string>();
-            else if (key == "plugin_start_timeout_ms")
-                s.plugin_start_timeout = std::chrono::milliseconds(value.as<long>());
-            else if (key == "drain_timeout_ms")
-                s.drain_timeout = std::chrono::milliseconds(value.as<long>());
-            else if (key == "cores") s.cores = value.as<unsigned>();
-            else
-                throw Error(ErrorCode::invalid_argument,
-                            where(file, kv.first.Mark()) + ": unknown key '" + key + "'");
-        } catch (const YAML::Exception&) {
-            throw Error(ErrorCode::invalid_argument,
-                        where(file, value.Mark()) + ": wrong type for '" + key + "'");
-        }
-    }
-    s.data_dir = s.data_dir.lexically_normal();
-    s.plugins_dir = s.plugins_dir.lexically_normal();
+    s.data_dir = resolve(s.config_dir, values.get<std::string>("data_dir", "../var"));
+    s.plugins_dir =
+        resolve(s.config_dir, values.get<std::string>("plugins_dir", "../build/plugins"));
+    s.listen = values.get<std::string>("listen", s.listen);
+    s.log_level = values.get<std::string>("log_level", s.log_level);
+    s.plugin_start_timeout =
+        std::chrono::milliseconds(values.get<long>("plugin_start_timeout_ms", 10000));
+    s.drain_timeout = std::chrono::milliseconds(values.get<long>("drain_timeout_ms", 30000));
+    s.cores = values.get<unsigned>("cores", 0);
     return s;
+}
+
+HostSettings load_host_settings(const fs::path& config_dir) {
+    std::error_code ec;
+    if (!fs::is_directory(config_dir, ec))
+        throw Error(ErrorCode::io, "config directory " + config_dir.string() + " does not exist");
+    SchemaCatalog catalog;
+    catalog.declare(kHostOwner, {wharf_schema()});
+    CatalogMatch match{catalog.find(kWharfSchema), ""};
+    fs::path file = config_dir / "wharf.yaml";
+    std::string name = file.string();
+    if (!fs::exists(file, ec))
+        return host_settings_from(config_dir,
+                                  validate_document(nullptr, match.entry->schema, name).values);
+
+    YamlLimits limits;
+    auto bytes = read_config_bytes(file, name, limits.max_bytes);
+    if (auto* err = std::get_if<ConfigError>(&bytes))
+        throw Error(ErrorCode::invalid_argument, err->to_string());
+    auto result = check_config_bytes(std::get<std::string>(bytes), name, match, limits);
+    if (!result.ok()) {
+        std::string message;
+        for (const auto& e : result.errors)
+            message += (message.empty() ? "" : "\n") + e.to_string();
+        throw Error(ErrorCode::invalid_argument, message);
+    }
+    return host_settings_from(config_dir, result.values);
 }
 
 }  // namespace wharf::host

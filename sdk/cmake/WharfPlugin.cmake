@@ -21,7 +21,12 @@ function(wharf_add_plugin name)
     target_compile_options(${name} PRIVATE -fno-gnu-unique)
   endif()
   if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-    target_link_options(${name} PRIVATE -Wl,-z,defs)
+    # Export the entry point and nothing else, not even the weak symbols that
+    # headers (Boost's) give default visibility.
+    set(version_script "${CMAKE_CURRENT_BINARY_DIR}/${name}.exports")
+    file(WRITE "${version_script}" "{ global: wharf_plugin_entry; local: *; };\n")
+    target_link_options(${name} PRIVATE -Wl,-z,defs "-Wl,--version-script=${version_script}")
+    set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS "${version_script}")
   endif()
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})

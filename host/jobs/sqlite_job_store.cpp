@@ -1,0 +1,1274 @@
+#include "jobs/sqlite_job_store.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+
+#include "base/error.hpp"
+#include "base/log.hpp"
+#include "base/cron.hpp"
+
+namespace wharf::host {
+
+namespace {
+
+using Json = nlohmann::json;
+using Ptree = boost::property_tree::ptree;
+
+// --- conversions ---------------------------------------------------------------
+
+std::int64_t to_micros(JobTimePoint t) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+JobTimePoint from_micros(std::int64_t us) {
+    return JobTimePoint(
+        std::chrono::duration_cast<JobClock::duration>(std::chrono::microseconds(us)));
+}
+
+Json ptree_to_json(const Ptree& tree) {
+    if (tree.empty()) return Json(tree.data());
+    bool is_array = std::all_of(tree.begin(), tree.end(),
+                                [](const auto& child) { return child.first.empty(); });
+    if (is_array) {
+        Json array = Json::array();
+        for (const auto& [key, child] : tree) array.push_back(ptree_to_json(child));
+        return array;
+    }
+    Json object = Json::object();
+    for (const auto& [key, child] : tree) object[key] = ptree_to_json(child);
+    return object;
+}
+
+Ptree json_to_ptree(const Json& json) {
+    Ptree tree;
+    if (json.is_object()) {
+        for (const auto& [key, value] : json.items()) tree.push_back({key, json_to_ptree(value)});
+    } else if (json.is_array()) {
+        for (const auto& value : json) tree.push_back({"", json_to_ptree(value)});
+    } else if (json.is_string()) {
+        tree.put_value(json.get<std::string>());
+    } else if (!json.is_null()) {
+        tree.put_value(json.dump());
+    }
+    return tree;
+}
+
+std::string payload_to_text(const Ptree& payload) {
+    if (payload.empty()) {
+        if (!payload.data().empty()) {
+            throw Error(ErrorCode::invalid_argument, "job payload must be an object, not a value");
+        }
+        return "{}";
+    }
+    Json json = ptree_to_json(payload);
+    if (!json.is_object()) {
+        throw Error(ErrorCode::invalid_argument, "job payload must be an object, not a list");
+    }
+    return json.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Ptree payload_from_text(const std::string& text) {
+    return json_to_ptree(Json::parse(text, nullptr, /*allow_exceptions=*/false));
+}
+
+const char* state_name(JobState s) { return wharf::to_string(s); }
+
+JobState state_from_text(const std::string& text) {
+    auto s = job_state_from_string(text);
+    if (!s) throw Error(ErrorCode::internal, "unknown job state in store: " + text);
+    return *s;
+}
+
+std::string escape_like(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
+        out.push_back(c);
+    }
+    return out;
+}
+
+std::string placeholders(std::size_t n) {
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) out += i == 0 ? "?" : ",?";
+    return out;
+}
+
+// --- schema ----------------------------------------------------------------------
+
+// Each migration is applied once, in order, inside one transaction with the
+// schema_version row that records it. Never edit a released migration: add one.
+const std::vector<std::string> kMigrations = {
+    // 1: jobs and their side tables.
+    R"sql(
+CREATE TABLE jobs (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic          TEXT    NOT NULL,
+    queue          TEXT    NOT NULL,
+    state          TEXT    NOT NULL,
+    payload        TEXT    NOT NULL,
+    submitted_by   TEXT    NOT NULL DEFAULT '',
+    created_at     INTEGER NOT NULL,
+    queued_at      INTEGER,
+    scheduled_at   INTEGER,
+    started_at     INTEGER,
+    finished_at    INTEGER,
+    heartbeat_at   INTEGER,
+    retry_count    INTEGER NOT NULL DEFAULT 0,
+    max_retries    INTEGER NOT NULL,
+    progress_done  INTEGER NOT NULL DEFAULT 0,
+    progress_total INTEGER NOT NULL DEFAULT 0,
+    eta_at         INTEGER,
+    result_message TEXT    NOT NULL DEFAULT '',
+    log_count      INTEGER NOT NULL DEFAULT 0,
+    report_count   INTEGER NOT NULL DEFAULT 0,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    cron           TEXT    NOT NULL DEFAULT '',
+    schedule_name  TEXT    NOT NULL DEFAULT '',
+    schedule_id    INTEGER,
+    fire_at        INTEGER,
+    claimed_by     TEXT
+);
+CREATE INDEX jobs_by_state ON jobs(state, id);
+CREATE INDEX jobs_by_queue_state ON jobs(state, queue, id);
+CREATE INDEX jobs_by_topic ON jobs(topic, id);
+CREATE INDEX jobs_by_queue ON jobs(queue, id);
+CREATE INDEX jobs_by_user ON jobs(submitted_by, id);
+CREATE INDEX jobs_by_created ON jobs(created_at, id);
+CREATE INDEX jobs_by_finished ON jobs(finished_at, id) WHERE finished_at IS NOT NULL;
+CREATE INDEX jobs_due ON jobs(scheduled_at) WHERE state IN ('scheduled', 'failed');
+CREATE UNIQUE INDEX jobs_one_run_per_fire ON jobs(schedule_id, fire_at)
+    WHERE schedule_id IS NOT NULL;
+CREATE UNIQUE INDEX jobs_named_schedule ON jobs(schedule_name)
+    WHERE schedule_name != '' AND state = 'scheduled';
+CREATE TABLE job_logs (
+    job_id INTEGER NOT NULL,
+    seq    INTEGER NOT NULL,
+    at     INTEGER NOT NULL,
+    line   TEXT    NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE job_report_rows (
+    job_id INTEGER NOT NULL,
+    seq    INTEGER NOT NULL,
+    cells  TEXT    NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE job_checkpoints (
+    job_id INTEGER NOT NULL,
+    key    TEXT    NOT NULL,
+    value  TEXT    NOT NULL,
+    PRIMARY KEY (job_id, key)
+) WITHOUT ROWID;
+)sql",
+};
+
+constexpr const char* kJobColumns =
+    "id, topic, queue, state, payload, submitted_by, created_at, scheduled_at, started_at, "
+    "finished_at, cron, retry_count, max_retries, progress_done, progress_total, eta_at, "
+    "result_message, log_count, report_count, heartbeat_at, stop_requested";
+
+std::optional<JobTimePoint> optional_time(const SQLite::Column& c) {
+    if (c.isNull()) return std::nullopt;
+    return from_micros(c.getInt64());
+}
+
+Job read_job(SQLite::Statement& s) {
+    Job j;
+    j.id = s.getColumn(0).getInt64();
+    j.topic = s.getColumn(1).getString();
+    j.queue = s.getColumn(2).getString();
+    j.state = state_from_text(s.getColumn(3).getString());
+    j.payload = payload_from_text(s.getColumn(4).getString());
+    j.submitted_by = s.getColumn(5).getString();
+    j.created = from_micros(s.getColumn(6).getInt64());
+    j.scheduled = optional_time(s.getColumn(7));
+    j.started = optional_time(s.getColumn(8));
+    j.finished = optional_time(s.getColumn(9));
+    j.cron = s.getColumn(10).getString();
+    j.retry_count = s.getColumn(11).getInt();
+    j.max_retries = s.getColumn(12).getInt();
+    j.progress_done = s.getColumn(13).getInt64();
+    j.progress_total = s.getColumn(14).getInt64();
+    j.eta = optional_time(s.getColumn(15));
+    j.result_message = s.getColumn(16).getString();
+    j.log_lines = s.getColumn(17).getInt64();
+    j.report_rows = s.getColumn(18).getInt64();
+    j.last_heartbeat = optional_time(s.getColumn(19));
+    j.stop_requested = s.getColumn(20).getInt() != 0;
+    return j;
+}
+
+void bind_optional_time(SQLite::Statement& s, int index, const std::optional<JobTimePoint>& t) {
+    if (t) {
+        s.bind(index, to_micros(*t));
+    } else {
+        s.bind(index);
+    }
+}
+
+// --- connections -------------------------------------------------------------------
+
+// One SQLite connection with its prepared statements. Used by one thread at a
+// time (the writer, or a reader holding a lease).
+class Connection {
+public:
+    Connection(const SqliteJobStoreOptions& options)
+        : db_(options.path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
+              static_cast<int>(options.busy_timeout.count())) {
+        db_.exec("PRAGMA journal_mode=WAL");
+        db_.exec("PRAGMA synchronous=" + options.synchronous);
+        db_.exec("PRAGMA temp_store=MEMORY");
+    }
+
+    // The cached statement for `sql`, reset and with bindings cleared.
+    SQLite::Statement& statement(const std::string& sql) {
+        auto it = cache_.find(sql);
+        if (it == cache_.end()) {
+            // Filters produce a bounded family of texts, but never let it grow
+            // without limit.
+            if (cache_.size() >= kMaxCachedStatements) cache_.clear();
+            it = cache_.emplace(sql, std::make_unique<SQLite::Statement>(db_, sql)).first;
+        }
+        SQLite::Statement& s = *it->second;
+        s.tryReset();
+        s.clearBindings();
+        return s;
+    }
+
+    void exec(const std::string& sql) { db_.exec(sql); }
+    SQLite::Database& db() { return db_; }
+
+private:
+    static constexpr std::size_t kMaxCachedStatements = 256;
+    SQLite::Database db_;
+    std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> cache_;
+};
+
+// Resets a statement when a read is done, so that no read transaction stays
+// open on an idle connection (it would hold back WAL checkpoints).
+class StatementScope {
+public:
+    explicit StatementScope(SQLite::Statement& s) : s_(s) {}
+    ~StatementScope() { s_.tryReset(); }
+    StatementScope(const StatementScope&) = delete;
+    StatementScope& operator=(const StatementScope&) = delete;
+
+private:
+    SQLite::Statement& s_;
+};
+
+// One write operation waiting for its group commit.
+struct PendingWrite {
+    // Runs the operation inside the open transaction. Returns false if it
+    // failed (its changes must be rolled back, its error is kept for delivery).
+    std::function<bool(Connection&)> run;
+    // Called after the transaction committed (delivers the result or the
+    // operation's own error).
+    std::function<void()> deliver;
+    // Called when the transaction as a whole failed.
+    std::function<void(std::exception_ptr)> fail;
+};
+
+// Callers and the writer hand over through atomics with wait/notify (a futex,
+// after libstdc++'s own short spin). Longer spinning with sched_yield was
+// measured: it burnt a core on this 2-core machine and gained nothing.
+template <class R>
+struct WriteState {
+    std::atomic<bool> done{false};
+    std::optional<std::conditional_t<std::is_void_v<R>, bool, R>> value;
+    std::exception_ptr error;
+
+    void complete() {
+        done.store(true, std::memory_order_release);
+        done.notify_one();
+    }
+
+    R wait() {
+        while (!done.load(std::memory_order_acquire)) done.wait(false, std::memory_order_acquire);
+        if (error) std::rethrow_exception(error);
+        if constexpr (!std::is_void_v<R>) return std::move(*value);
+    }
+};
+
+std::exception_ptr as_storage_error(const std::exception& e, const char* what) {
+    return std::make_exception_ptr(Error(ErrorCode::storage, std::string(what) + ": " + e.what()));
+}
+
+}  // namespace
+
+// --- the store ------------------------------------------------------------------
+
+class SqliteJobStore::Impl {
+public:
+    explicit Impl(SqliteJobStoreOptions options) : options_(std::move(options)) {
+        if (!options_.clock) options_.clock = [] { return JobClock::now(); };
+        static const std::vector<std::string> kModes = {"OFF", "NORMAL", "FULL", "EXTRA"};
+        if (std::find(kModes.begin(), kModes.end(), options_.synchronous) == kModes.end()) {
+            throw Error(ErrorCode::invalid_argument,
+                        "job store synchronous must be OFF, NORMAL, FULL or EXTRA, not '" +
+                            options_.synchronous + "'");
+        }
+        try {
+            if (options_.path.has_parent_path()) {
+                std::filesystem::create_directories(options_.path.parent_path());
+            }
+            writer_connection_ = std::make_unique<Connection>(options_);
+        } catch (const std::exception& e) {
+            throw Error(ErrorCode::storage,
+                        "cannot open job store path=" + options_.path.string() + ": " + e.what());
+        }
+        writer_ = std::thread([this] { writer_loop(); });
+    }
+
+    ~Impl() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        submitted_.fetch_add(1, std::memory_order_release);
+        submitted_.notify_one();
+        writer_.join();
+    }
+
+    SqliteJobStoreOptions options_;
+
+    std::int64_t now_us() const { return to_micros(options_.clock()); }
+
+    // Runs `fn` on the writer thread inside the next group transaction and
+    // returns its result once that transaction has committed.
+    template <class F>
+    auto write(F fn) -> std::invoke_result_t<F, Connection&> {
+        using R = std::invoke_result_t<F, Connection&>;
+        auto state = std::make_shared<WriteState<R>>();
+        PendingWrite op;
+        op.run = [state, fn = std::move(fn)](Connection& c) mutable {
+            try {
+                if constexpr (std::is_void_v<R>) {
+                    fn(c);
+                    state->value = true;
+                } else {
+                    state->value.emplace(fn(c));
+                }
+                return true;
+            } catch (const SQLite::Exception& e) {
+                state->error = as_storage_error(e, "job store write failed");
+            } catch (...) {
+                state->error = std::current_exception();
+            }
+            return false;
+        };
+        op.deliver = [state] { state->complete(); };
+        op.fail = [state](std::exception_ptr e) {
+            state->error = std::move(e);
+            state->complete();
+        };
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_) throw Error(ErrorCode::internal, "job store is closing");
+            pending_.push_back(std::move(op));
+        }
+        submitted_.fetch_add(1, std::memory_order_release);
+        submitted_.notify_one();
+        return state->wait();
+    }
+
+    void writer_loop() {
+        std::vector<PendingWrite> batch;
+        while (true) {
+            // Read the counter before looking at the queue: a submission after
+            // the look changes it, so the wait below cannot miss it.
+            std::uint64_t seen = submitted_.load(std::memory_order_acquire);
+            {
+                std::lock_guard lock(mutex_);
+                std::size_t n =
+                    std::min(pending_.size(), std::max<std::size_t>(1, options_.max_batch));
+                batch.clear();
+                for (std::size_t i = 0; i < n; ++i) {
+                    batch.push_back(std::move(pending_.front()));
+                    pending_.pop_front();
+                }
+                if (batch.empty() && stopping_) return;
+            }
+            if (batch.empty()) {
+                submitted_.wait(seen, std::memory_order_acquire);
+                continue;
+            }
+            commit_batch(batch);
+        }
+    }
+
+    void commit_batch(std::vector<PendingWrite>& batch) {
+        Connection& c = *writer_connection_;
+        try {
+            c.statement("BEGIN IMMEDIATE").exec();
+            if (batch.size() == 1) {
+                // A lone operation needs no savepoint: if it fails, roll back all.
+                if (!batch[0].run(c)) {
+                    c.statement("ROLLBACK").exec();
+                    batch[0].deliver();
+                    return;
+                }
+            } else {
+                for (auto& op : batch) {
+                    c.statement("SAVEPOINT op").exec();
+                    if (op.run(c)) {
+                        c.statement("RELEASE op").exec();
+                    } else {
+                        c.statement("ROLLBACK TO op").exec();
+                        c.statement("RELEASE op").exec();
+                    }
+                }
+            }
+            c.statement("COMMIT").exec();
+        } catch (const std::exception& e) {
+            try {
+                c.exec("ROLLBACK");
+            } catch (const std::exception&) {
+                // no transaction was open
+            }
+            auto error = as_storage_error(e, "job store commit failed");
+            logger("jobs")->error("job store commit failed operations={} error={}", batch.size(),
+                                  e.what());
+            for (auto& op : batch) op.fail(error);
+            return;
+        }
+        transactions_.fetch_add(1, std::memory_order_relaxed);
+        operations_.fetch_add(batch.size(), std::memory_order_relaxed);
+        for (auto& op : batch) op.deliver();
+    }
+
+    // A read connection for the duration of one call.
+    class ReadLease {
+    public:
+        ReadLease(Impl& impl, std::unique_ptr<Connection> c) : impl_(impl), c_(std::move(c)) {}
+        ~ReadLease() { impl_.release_reader(std::move(c_)); }
+        ReadLease(const ReadLease&) = delete;
+        ReadLease& operator=(const ReadLease&) = delete;
+        Connection& operator*() { return *c_; }
+        Connection* operator->() { return c_.get(); }
+
+    private:
+        Impl& impl_;
+        std::unique_ptr<Connection> c_;
+    };
+
+    ReadLease reader() {
+        {
+            std::lock_guard lock(readers_mutex_);
+            if (!idle_readers_.empty()) {
+                auto c = std::move(idle_readers_.back());
+                idle_readers_.pop_back();
+                return ReadLease(*this, std::move(c));
+            }
+        }
+        try {
+            return ReadLease(*this, std::make_unique<Connection>(options_));
+        } catch (const SQLite::Exception& e) {
+            std::rethrow_exception(as_storage_error(e, "cannot open job store reader"));
+        }
+    }
+
+    void release_reader(std::unique_ptr<Connection> c) {
+        std::lock_guard lock(readers_mutex_);
+        if (idle_readers_.size() < kMaxIdleReaders) idle_readers_.push_back(std::move(c));
+    }
+
+    // Runs a read, turning database failures into Error(storage).
+    template <class F>
+    auto read(F fn) -> std::invoke_result_t<F, Connection&> {
+        try {
+            auto lease = reader();
+            return fn(*lease);
+        } catch (const SQLite::Exception& e) {
+            std::rethrow_exception(as_storage_error(e, "job store read failed"));
+        }
+    }
+
+    // --- helpers used inside write operations --------------------------------
+
+    std::optional<Job> load(Connection& c, JobId id) {
+        auto& s = c.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?");
+        StatementScope scope(s);
+        s.bind(1, id);
+        if (!s.executeStep()) return std::nullopt;
+        return read_job(s);
+    }
+
+    std::optional<std::string> load_state(Connection& c, JobId id) {
+        auto& s = c.statement("SELECT state FROM jobs WHERE id=?");
+        StatementScope scope(s);
+        s.bind(1, id);
+        if (!s.executeStep()) return std::nullopt;
+        return s.getColumn(0).getString();
+    }
+
+    Job load_existing(Connection& c, JobId id) {
+        auto job = load(c, id);
+        if (!job) throw Error(ErrorCode::internal, "job vanished inside a transaction");
+        return *job;
+    }
+
+    void delete_job_rows(Connection& c, JobId id) {
+        for (const char* sql :
+             {"DELETE FROM job_logs WHERE job_id=?", "DELETE FROM job_report_rows WHERE job_id=?",
+              "DELETE FROM job_checkpoints WHERE job_id=?", "DELETE FROM jobs WHERE id=?"}) {
+            auto& s = c.statement(sql);
+            s.bind(1, id);
+            s.exec();
+        }
+    }
+
+    std::unique_ptr<Connection> writer_connection_;
+    std::thread writer_;
+    std::mutex mutex_;
+    std::atomic<std::uint64_t> submitted_{0};  // bumped after every submission
+    std::deque<PendingWrite> pending_;
+    bool stopping_ = false;
+    std::atomic<std::uint64_t> transactions_{0};
+    std::atomic<std::uint64_t> operations_{0};
+
+    static constexpr std::size_t kMaxIdleReaders = 8;
+    std::mutex readers_mutex_;
+    std::vector<std::unique_ptr<Connection>> idle_readers_;
+};
+
+SqliteJobStore::SqliteJobStore(SqliteJobStoreOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+SqliteJobStore::~SqliteJobStore() = default;
+
+WriterCounters SqliteJobStore::writer_counters() const {
+    return {impl_->transactions_.load(), impl_->operations_.load()};
+}
+
+// --- schema ------------------------------------------------------------------------
+
+void SqliteJobStore::migrate() {
+    int known = static_cast<int>(kMigrations.size());
+    static_assert(kSchemaVersion >= 1);
+    auto applied = impl_->write([this, known](Connection& c) {
+        c.exec(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+        int current =
+            c.db().execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_version").getInt();
+        if (current > known) {
+            throw Error(ErrorCode::storage, "job store schema version " + std::to_string(current) +
+                                                " is newer than this wharfd supports (" +
+                                                std::to_string(known) +
+                                                "); upgrade wharfd or use another data directory");
+        }
+        int count = 0;
+        for (int v = current + 1; v <= known; ++v) {
+            c.exec(kMigrations[static_cast<std::size_t>(v - 1)]);
+            SQLite::Statement s(c.db(),
+                                "INSERT INTO schema_version(version, applied_at) VALUES (?,?)");
+            s.bind(1, v);
+            s.bind(2, impl_->now_us());
+            s.exec();
+            ++count;
+        }
+        return count;
+    });
+    if (applied > 0) {
+        logger("jobs")->info("job store migrated path={} applied={} version={}",
+                             impl_->options_.path.string(), applied, known);
+    }
+}
+
+int SqliteJobStore::schema_version() const {
+    return impl_->read([](Connection& c) {
+        if (!c.db().tableExists("schema_version")) return 0;
+        return c.db().execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_version").getInt();
+    });
+}
+
+// --- writes ------------------------------------------------------------------------
+
+Job SqliteJobStore::insert(const NewJob& job) {
+    if (job.topic.empty()) throw Error(ErrorCode::invalid_argument, "job topic is empty");
+    if (job.queue.empty()) throw Error(ErrorCode::invalid_argument, "job queue is empty");
+    if (job.max_retries < -1) {
+        throw Error(ErrorCode::invalid_argument, "job max_retries must be -1 or more");
+    }
+    if (!job.schedule_name.empty() && job.cron.empty()) {
+        throw Error(ErrorCode::invalid_argument, "a schedule name needs a cron expression");
+    }
+    // Serialise and parse in the caller's thread: the writer thread only writes.
+    std::string payload = payload_to_text(job.payload);
+    std::optional<JobTimePoint> first_run = job.scheduled_at;
+    if (!job.cron.empty()) {
+        auto cron = CronSchedule::parse(job.cron);
+        if (!first_run) first_run = cron.next_after(impl_->options_.clock());
+        if (!first_run) {
+            throw Error(ErrorCode::invalid_argument,
+                        "cron expression '" + job.cron + "' never fires after now");
+        }
+    }
+    return impl_->write([this, &job, &payload, first_run](Connection& c) {
+        std::int64_t now = impl_->now_us();
+        const char* state = first_run ? "scheduled" : "queued";
+        if (!job.schedule_name.empty()) {
+            auto& find =
+                c.statement("SELECT id FROM jobs WHERE schedule_name=? AND state='scheduled'");
+            find.bind(1, job.schedule_name);
+            std::optional<JobId> existing;
+            if (find.executeStep()) existing = find.getColumn(0).getInt64();
+            find.tryReset();
+            if (existing) {
+                auto& u = c.statement(
+                    "UPDATE jobs SET topic=?, queue=?, payload=?, submitted_by=?, "
+                    "max_retries=?, cron=?, scheduled_at=? WHERE id=?");
+                u.bind(1, job.topic);
+                u.bind(2, job.queue);
+                u.bind(3, payload);
+                u.bind(4, job.submitted_by);
+                u.bind(5, job.max_retries);
+                u.bind(6, job.cron);
+                bind_optional_time(u, 7, first_run);
+                u.bind(8, *existing);
+                u.exec();
+                return impl_->load_existing(c, *existing);
+            }
+        }
+        auto& s = c.statement(
+            std::string("INSERT INTO jobs (topic, queue, state, payload, submitted_by, "
+                        "created_at, queued_at, scheduled_at, max_retries, cron, schedule_name) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING ") +
+            kJobColumns);
+        StatementScope scope(s);
+        s.bind(1, job.topic);
+        s.bind(2, job.queue);
+        s.bindNoCopy(3, state);
+        s.bind(4, payload);
+        s.bind(5, job.submitted_by);
+        s.bind(6, now);
+        if (first_run) {
+            s.bind(7);
+        } else {
+            s.bind(7, now);
+        }
+        bind_optional_time(s, 8, first_run);
+        s.bind(9, job.max_retries);
+        s.bind(10, job.cron);
+        s.bind(11, job.schedule_name);
+        if (!s.executeStep()) throw Error(ErrorCode::internal, "insert returned no row");
+        Job stored = read_job(s);
+        while (s.executeStep()) {
+        }
+        return stored;
+    });
+}
+
+std::vector<Job> SqliteJobStore::claim_next(const ClaimRequest& request) {
+    if (request.limit == 0) return {};
+    std::string sql =
+        "UPDATE jobs SET state='active', started_at=?, heartbeat_at=?, claimed_by=?, "
+        "progress_done=0, progress_total=0, eta_at=NULL, stop_requested=0 "
+        "WHERE id IN (SELECT id FROM jobs WHERE state='queued'";
+    if (!request.queues.empty())
+        sql += " AND queue IN (" + placeholders(request.queues.size()) + ")";
+    if (!request.topics.empty())
+        sql += " AND topic IN (" + placeholders(request.topics.size()) + ")";
+    sql += std::string(" ORDER BY id LIMIT ?) RETURNING ") + kJobColumns;
+    auto claimed = impl_->write([this, &request, &sql](Connection& c) {
+        std::int64_t now = request.now == JobTimePoint{} ? impl_->now_us() : to_micros(request.now);
+        auto& s = c.statement(sql);
+        StatementScope scope(s);
+        int i = 1;
+        s.bind(i++, now);
+        s.bind(i++, now);
+        s.bind(i++, request.worker);
+        for (const auto& q : request.queues) s.bind(i++, q);
+        for (const auto& t : request.topics) s.bind(i++, t);
+        s.bind(i++, static_cast<std::int64_t>(request.limit));
+        std::vector<Job> jobs;
+        while (s.executeStep()) jobs.push_back(read_job(s));
+        return jobs;
+    });
+    std::sort(claimed.begin(), claimed.end(),
+              [](const Job& a, const Job& b) { return a.id < b.id; });
+    return claimed;
+}
+
+std::optional<Job> SqliteJobStore::finish(const JobCompletion& done) {
+    return impl_->write([this, &done](Connection& c) -> std::optional<Job> {
+        auto& q = c.statement("SELECT state, retry_count, max_retries FROM jobs WHERE id=?");
+        q.bind(1, done.id);
+        if (!q.executeStep()) {
+            q.tryReset();
+            return std::nullopt;
+        }
+        std::string state = q.getColumn(0).getString();
+        int retry_count = q.getColumn(1).getInt();
+        int max_retries = q.getColumn(2).getInt();
+        q.tryReset();
+        if (state != "active") {
+            throw Error(ErrorCode::conflict, "job " + std::to_string(done.id) + " is " + state +
+                                                 ", not active: it cannot finish");
+        }
+        std::int64_t now = impl_->now_us();
+        JobState next = JobState::succeeded;
+        std::optional<std::int64_t> retry_at;
+        switch (done.outcome) {
+            case JobOutcome::succeeded:
+                next = JobState::succeeded;
+                break;
+            case JobOutcome::error:
+                next = JobState::error;
+                break;
+            case JobOutcome::stopped:
+                next = JobState::stopped;
+                break;
+            case JobOutcome::failed:
+                if (max_retries < 0 || retry_count < max_retries) {
+                    next = JobState::failed;
+                    ++retry_count;
+                    retry_at = to_micros(done.retry_at);
+                } else {
+                    next = JobState::given_up;
+                }
+                break;
+        }
+        auto& u = c.statement(
+            "UPDATE jobs SET state=?, retry_count=?, result_message=?, finished_at=?, "
+            "scheduled_at=?, eta_at=NULL WHERE id=?");
+        u.bindNoCopy(1, state_name(next));
+        u.bind(2, retry_count);
+        u.bind(3, done.message);
+        if (is_final(next)) {
+            u.bind(4, now);
+        } else {
+            u.bind(4);
+        }
+        if (retry_at) {
+            u.bind(5, *retry_at);
+        } else {
+            u.bind(5);
+        }
+        u.bind(6, done.id);
+        u.exec();
+        return impl_->load(c, done.id);
+    });
+}
+
+std::vector<Job> SqliteJobStore::requeue_active(const std::string& worker) {
+    return impl_->write([this, &worker](Connection& c) {
+        std::string sql =
+            "SELECT id, retry_count, max_retries, stop_requested FROM jobs "
+            "WHERE state='active'";
+        if (!worker.empty()) sql += " AND claimed_by=?";
+        struct Row {
+            JobId id;
+            int retry_count;
+            int max_retries;
+            bool stop;
+        };
+        std::vector<Row> rows;
+        {
+            auto& s = c.statement(sql);
+            StatementScope scope(s);
+            if (!worker.empty()) s.bind(1, worker);
+            while (s.executeStep()) {
+                rows.push_back({s.getColumn(0).getInt64(), s.getColumn(1).getInt(),
+                                s.getColumn(2).getInt(), s.getColumn(3).getInt() != 0});
+            }
+        }
+        std::int64_t now = impl_->now_us();
+        std::vector<Job> jobs;
+        for (const auto& r : rows) {
+            auto& u = c.statement(
+                "UPDATE jobs SET state=?, retry_count=?, queued_at=?, finished_at=?, "
+                "result_message=?, claimed_by=NULL, eta_at=NULL WHERE id=?");
+            if (r.stop) {
+                u.bindNoCopy(1, "stopped");
+                u.bind(2, r.retry_count);
+                u.bind(3);
+                u.bind(4, now);
+                u.bindNoCopy(5, "stopped: the host ended while the job ran after a stop request");
+            } else if (r.max_retries < 0 || r.retry_count < r.max_retries) {
+                u.bindNoCopy(1, "queued");
+                u.bind(2, r.retry_count + 1);
+                u.bind(3, now);
+                u.bind(4);
+                u.bindNoCopy(5, "requeued: the host ended while the job ran");
+            } else {
+                u.bindNoCopy(1, "given_up");
+                u.bind(2, r.retry_count);
+                u.bind(3);
+                u.bind(4, now);
+                u.bindNoCopy(5, "given up: the host ended while the job ran and no retry is left");
+            }
+            u.bind(6, r.id);
+            u.exec();
+            jobs.push_back(impl_->load_existing(c, r.id));
+        }
+        return jobs;
+    });
+}
+
+std::vector<Job> SqliteJobStore::due_scheduled(JobTimePoint now_point) {
+    return impl_->write([this, now_point](Connection& c) {
+        std::int64_t now = to_micros(now_point);
+        std::vector<Job> due;
+        {
+            auto& s = c.statement(std::string("SELECT ") + kJobColumns +
+                                  " FROM jobs WHERE state IN ('scheduled', 'failed') "
+                                  "AND scheduled_at <= ? ORDER BY scheduled_at LIMIT 1000");
+            StatementScope scope(s);
+            s.bind(1, now);
+            while (s.executeStep()) due.push_back(read_job(s));
+        }
+        std::vector<Job> queued;
+        for (const auto& job : due) {
+            if (job.cron.empty() || job.state == JobState::failed) {
+                auto& u = c.statement("UPDATE jobs SET state='queued', queued_at=? WHERE id=?");
+                u.bind(1, now);
+                u.bind(2, job.id);
+                u.exec();
+                queued.push_back(impl_->load_existing(c, job.id));
+                continue;
+            }
+            // A cron schedule spawns one run per fire time; the unique index on
+            // (schedule_id, fire_at) keeps a second spawn of the same fire time
+            // out, whoever tries. Missed fire times collapse into this one run.
+            std::int64_t fire_at = to_micros(*job.scheduled);
+            auto& ins = c.statement(
+                std::string("INSERT OR IGNORE INTO jobs (topic, queue, state, payload, "
+                            "submitted_by, created_at, queued_at, scheduled_at, max_retries, "
+                            "schedule_id, fire_at) "
+                            "SELECT topic, queue, 'queued', payload, submitted_by, ?, ?, "
+                            "scheduled_at, max_retries, id, ? FROM jobs WHERE id=? RETURNING ") +
+                kJobColumns);
+            {
+                StatementScope scope(ins);
+                ins.bind(1, now);
+                ins.bind(2, now);
+                ins.bind(3, fire_at);
+                ins.bind(4, job.id);
+                while (ins.executeStep()) queued.push_back(read_job(ins));
+            }
+            auto next = CronSchedule::parse(job.cron).next_after(now_point);
+            if (next) {
+                auto& u = c.statement("UPDATE jobs SET scheduled_at=? WHERE id=?");
+                u.bind(1, to_micros(*next));
+                u.bind(2, job.id);
+                u.exec();
+            } else {
+                auto& u = c.statement(
+                    "UPDATE jobs SET state='succeeded', finished_at=?, result_message="
+                    "'schedule ended: the cron expression fires no more' WHERE id=?");
+                u.bind(1, now);
+                u.bind(2, job.id);
+                u.exec();
+            }
+        }
+        return queued;
+    });
+}
+
+std::optional<JobTimePoint> SqliteJobStore::next_due() const {
+    return impl_->read([](Connection& c) -> std::optional<JobTimePoint> {
+        auto& s = c.statement(
+            "SELECT MIN(scheduled_at) FROM jobs WHERE state IN ('scheduled', 'failed')");
+        StatementScope scope(s);
+        if (!s.executeStep()) return std::nullopt;
+        return optional_time(s.getColumn(0));
+    });
+}
+
+bool SqliteJobStore::record_progress(JobId id, std::int64_t done, std::int64_t total) {
+    return impl_->write([this, id, done, total](Connection& c) {
+        // ETA = now + elapsed / done * remaining, in floating point: the product
+        // of two large integers could overflow.
+        auto& u = c.statement(
+            "UPDATE jobs SET progress_done=?1, progress_total=?2, heartbeat_at=?3, "
+            "eta_at=CASE WHEN ?1 > 0 AND ?2 >= ?1 AND started_at IS NOT NULL "
+            "THEN CAST(?3 + (?3 - started_at) * 1.0 * (?2 - ?1) / ?1 AS INTEGER) "
+            "ELSE NULL END WHERE id=?4 AND state='active'");
+        u.bind(1, done);
+        u.bind(2, total);
+        u.bind(3, impl_->now_us());
+        u.bind(4, id);
+        return u.exec() > 0;
+    });
+}
+
+bool SqliteJobStore::heartbeat(JobId id) {
+    return impl_->write([this, id](Connection& c) {
+        auto& u = c.statement("UPDATE jobs SET heartbeat_at=? WHERE id=? AND state='active'");
+        u.bind(1, impl_->now_us());
+        u.bind(2, id);
+        return u.exec() > 0;
+    });
+}
+
+bool SqliteJobStore::append_log(JobId id, const std::vector<std::string>& lines) {
+    return impl_->write([this, id, &lines](Connection& c) {
+        auto& q = c.statement("SELECT log_count FROM jobs WHERE id=?");
+        q.bind(1, id);
+        if (!q.executeStep()) {
+            q.tryReset();
+            return false;
+        }
+        std::int64_t seq = q.getColumn(0).getInt64();
+        q.tryReset();
+        std::int64_t now = impl_->now_us();
+        auto& ins = c.statement("INSERT INTO job_logs (job_id, seq, at, line) VALUES (?,?,?,?)");
+        for (const auto& line : lines) {
+            ins.tryReset();
+            ins.bind(1, id);
+            ins.bind(2, ++seq);
+            ins.bind(3, now);
+            ins.bind(4, line);
+            ins.exec();
+        }
+        auto& u = c.statement(
+            "UPDATE jobs SET log_count=?, heartbeat_at=CASE WHEN state='active' THEN ? "
+            "ELSE heartbeat_at END WHERE id=?");
+        u.bind(1, seq);
+        u.bind(2, now);
+        u.bind(3, id);
+        u.exec();
+        std::int64_t keep = impl_->options_.max_log_lines;
+        if (keep >= 0 && seq > keep) {
+            auto& d = c.statement("DELETE FROM job_logs WHERE job_id=? AND seq<=?");
+            d.bind(1, id);
+            d.bind(2, seq - keep);
+            d.exec();
+        }
+        return true;
+    });
+}
+
+bool SqliteJobStore::append_report_rows(JobId id,
+                                        const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::string> encoded;
+    encoded.reserve(rows.size());
+    for (const auto& row : rows)
+        encoded.push_back(Json(row).dump(-1, ' ', false, Json::error_handler_t::replace));
+    return impl_->write([this, id, &encoded](Connection& c) {
+        auto& q = c.statement("SELECT report_count FROM jobs WHERE id=?");
+        q.bind(1, id);
+        if (!q.executeStep()) {
+            q.tryReset();
+            return false;
+        }
+        std::int64_t seq = q.getColumn(0).getInt64();
+        q.tryReset();
+        auto& ins = c.statement("INSERT INTO job_report_rows (job_id, seq, cells) VALUES (?,?,?)");
+        for (const auto& cells : encoded) {
+            ins.tryReset();
+            ins.bind(1, id);
+            ins.bind(2, ++seq);
+            ins.bind(3, cells);
+            ins.exec();
+        }
+        auto& u = c.statement(
+            "UPDATE jobs SET report_count=?, heartbeat_at=CASE WHEN state='active' THEN ? "
+            "ELSE heartbeat_at END WHERE id=?");
+        u.bind(1, seq);
+        u.bind(2, impl_->now_us());
+        u.bind(3, id);
+        u.exec();
+        return true;
+    });
+}
+
+bool SqliteJobStore::put_checkpoint(JobId id, const std::string& key, const std::string& value) {
+    return impl_->write([this, id, &key, &value](Connection& c) {
+        auto& u = c.statement(
+            "UPDATE jobs SET heartbeat_at=CASE WHEN state='active' THEN ? ELSE heartbeat_at END "
+            "WHERE id=?");
+        u.bind(1, impl_->now_us());
+        u.bind(2, id);
+        if (u.exec() == 0) return false;
+        auto& s = c.statement(
+            "INSERT INTO job_checkpoints (job_id, key, value) VALUES (?,?,?) "
+            "ON CONFLICT (job_id, key) DO UPDATE SET value=excluded.value");
+        s.bind(1, id);
+        s.bind(2, key);
+        s.bind(3, value);
+        s.exec();
+        return true;
+    });
+}
+
+JobActionResult SqliteJobStore::request_stop(JobId id) {
+    return impl_->write([this, id](Connection& c) -> JobActionResult {
+        auto state = impl_->load_state(c, id);
+        if (!state) return {JobActionResult::Status::not_found, "no job " + std::to_string(id)};
+        JobState s = state_from_text(*state);
+        if (is_final(s)) {
+            return {JobActionResult::Status::refused,
+                    "job " + std::to_string(id) + " has already finished (" + *state + ")"};
+        }
+        if (s == JobState::active) {
+            auto& u = c.statement("UPDATE jobs SET stop_requested=1 WHERE id=?");
+            u.bind(1, id);
+            u.exec();
+        } else {
+            auto& u = c.statement(
+                "UPDATE jobs SET state='stopped', stop_requested=1, finished_at=?, "
+                "result_message='stopped before it ran' WHERE id=?");
+            u.bind(1, impl_->now_us());
+            u.bind(2, id);
+            u.exec();
+        }
+        return {};
+    });
+}
+
+JobActionResult SqliteJobStore::remove(JobId id) {
+    return impl_->write([this, id](Connection& c) -> JobActionResult {
+        auto state = impl_->load_state(c, id);
+        if (!state) return {JobActionResult::Status::not_found, "no job " + std::to_string(id)};
+        if (*state == "queued" || *state == "active") {
+            return {JobActionResult::Status::refused,
+                    "job " + std::to_string(id) + " is " + *state +
+                        ": queued and active jobs cannot be deleted; stop it first"};
+        }
+        impl_->delete_job_rows(c, id);
+        return {};
+    });
+}
+
+PurgeResult SqliteJobStore::purge(const PurgeRequest& request) {
+    PurgeResult result;
+    std::size_t batch = std::max<std::size_t>(1, request.batch_size);
+    // One transaction per batch: dispatch and other writers get the writer
+    // between batches.
+    auto run_phase = [&](bool by_age, std::int64_t budget) {
+        while (budget > 0) {
+            std::int64_t take = std::min(static_cast<std::int64_t>(batch), budget);
+            std::size_t removed = impl_->write([&](Connection& c) -> std::size_t {
+                std::vector<JobId> ids;
+                auto& s =
+                    c.statement(by_age ? "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND "
+                                         "finished_at < ? ORDER BY finished_at, id LIMIT ?"
+                                       : "SELECT id FROM jobs WHERE finished_at IS NOT NULL "
+                                         "ORDER BY finished_at, id LIMIT ?");
+                {
+                    StatementScope scope(s);
+                    int i = 1;
+                    if (by_age) s.bind(i++, to_micros(*request.finished_before));
+                    s.bind(i, take);
+                    while (s.executeStep()) ids.push_back(s.getColumn(0).getInt64());
+                }
+                for (JobId id : ids) impl_->delete_job_rows(c, id);
+                return ids.size();
+            });
+            if (removed == 0) return;
+            result.removed += removed;
+            ++result.batches;
+            budget -= static_cast<std::int64_t>(removed);
+            if (static_cast<std::int64_t>(removed) < take) return;
+        }
+    };
+    if (request.finished_before) run_phase(true, std::numeric_limits<std::int64_t>::max());
+    if (request.max_keep) {
+        // Counted once: jobs finishing meanwhile only make purge keep a few more.
+        std::int64_t finished = impl_->read([](Connection& c) {
+            return c.db()
+                .execAndGet("SELECT COUNT(*) FROM jobs WHERE finished_at IS NOT NULL")
+                .getInt64();
+        });
+        std::int64_t excess = finished - static_cast<std::int64_t>(*request.max_keep);
+        if (excess > 0) run_phase(false, excess);
+    }
+    if (result.removed > 0) {
+        logger("jobs")->info("jobs purged removed={} batches={}", result.removed, result.batches);
+    }
+    return result;
+}
+
+// --- reads -------------------------------------------------------------------------
+
+std::optional<Job> SqliteJobStore::find(JobId id) const {
+    return impl_->read([this, id](Connection& c) { return impl_->load(c, id); });
+}
+
+JobPage SqliteJobStore::list(const JobFilter& filter) const {
+    std::size_t limit = std::clamp<std::size_t>(filter.limit, 1, 1000);
+    std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1=1";
+    if (filter.states.size() == 1) {
+        sql += " AND state=?";
+    } else if (!filter.states.empty()) {
+        // Several states: walk the ids newest first and filter, rather than
+        // merging several index ranges with a sort of all their rows.
+        sql += " AND +state IN (" + placeholders(filter.states.size()) + ")";
+    }
+    if (!filter.topic.empty()) sql += " AND topic=?";
+    if (!filter.queue.empty()) sql += " AND queue=?";
+    if (!filter.user.empty()) sql += " AND submitted_by=?";
+    if (filter.created_from) sql += " AND created_at>=?";
+    if (filter.created_to) sql += " AND created_at<?";
+    if (!filter.text.empty()) {
+        sql +=
+            " AND (topic LIKE ? ESCAPE '\\' OR payload LIKE ? ESCAPE '\\' OR "
+            "result_message LIKE ? ESCAPE '\\' OR submitted_by LIKE ? ESCAPE '\\')";
+    }
+    if (filter.cursor) sql += " AND id<?";
+    sql += " ORDER BY id DESC LIMIT ?";
+    return impl_->read([&](Connection& c) {
+        auto& s = c.statement(sql);
+        StatementScope scope(s);
+        int i = 1;
+        for (auto state : filter.states) s.bindNoCopy(i++, state_name(state));
+        if (!filter.topic.empty()) s.bind(i++, filter.topic);
+        if (!filter.queue.empty()) s.bind(i++, filter.queue);
+        if (!filter.user.empty()) s.bind(i++, filter.user);
+        if (filter.created_from) s.bind(i++, to_micros(*filter.created_from));
+        if (filter.created_to) s.bind(i++, to_micros(*filter.created_to));
+        if (!filter.text.empty()) {
+            std::string pattern = "%" + escape_like(filter.text) + "%";
+            for (int k = 0; k < 4; ++k) s.bind(i++, pattern);
+        }
+        if (filter.cursor) s.bind(i++, *filter.cursor);
+        s.bind(i++, static_cast<std::int64_t>(limit + 1));
+        JobPage page;
+        while (s.executeStep()) page.jobs.push_back(read_job(s));
+        if (page.jobs.size() > limit) {
+            page.jobs.pop_back();
+            page.next_cursor = page.jobs.back().id;
+        }
+        return page;
+    });
+}
+
+std::vector<JobStatistics> SqliteJobStore::statistics(StatisticsGroup group) const {
+    std::string key = group == StatisticsGroup::queue ? "queue" : "topic";
+    std::string sql = "SELECT " + key +
+                      ", state, COUNT(*), "
+                      "SUM(CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END), "
+                      "COUNT(CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END), "
+                      "SUM(CASE WHEN finished_at IS NOT NULL THEN finished_at - started_at END), "
+                      "COUNT(CASE WHEN finished_at IS NOT NULL THEN finished_at - started_at END) "
+                      "FROM jobs GROUP BY " +
+                      key + ", state ORDER BY " + key;
+    return impl_->read([&](Connection& c) {
+        struct Sums {
+            JobStatistics stats;
+            std::int64_t wait_sum = 0, wait_n = 0, proc_sum = 0, proc_n = 0;
+        };
+        std::vector<Sums> rows;
+        auto& s = c.statement(sql);
+        StatementScope scope(s);
+        while (s.executeStep()) {
+            std::string k = s.getColumn(0).getString();
+            if (rows.empty() || rows.back().stats.key != k) {
+                rows.emplace_back();
+                rows.back().stats.key = k;
+            }
+            Sums& r = rows.back();
+            std::int64_t n = s.getColumn(2).getInt64();
+            switch (state_from_text(s.getColumn(1).getString())) {
+                case JobState::queued:
+                    r.stats.queued += n;
+                    break;
+                case JobState::scheduled:
+                    r.stats.scheduled += n;
+                    break;
+                case JobState::active:
+                    r.stats.active += n;
+                    break;
+                case JobState::succeeded:
+                    r.stats.succeeded += n;
+                    break;
+                case JobState::failed:
+                    r.stats.failed += n;
+                    break;
+                case JobState::error:
+                    r.stats.error += n;
+                    break;
+                case JobState::stopped:
+                    r.stats.stopped += n;
+                    break;
+                case JobState::given_up:
+                    r.stats.given_up += n;
+                    break;
+            }
+            r.wait_sum += s.getColumn(3).getInt64();
+            r.wait_n += s.getColumn(4).getInt64();
+            r.proc_sum += s.getColumn(5).getInt64();
+            r.proc_n += s.getColumn(6).getInt64();
+        }
+        std::vector<JobStatistics> out;
+        for (auto& r : rows) {
+            if (r.wait_n > 0)
+                r.stats.average_wait = std::chrono::microseconds(r.wait_sum / r.wait_n);
+            if (r.proc_n > 0) {
+                r.stats.average_processing = std::chrono::microseconds(r.proc_sum / r.proc_n);
+            }
+            out.push_back(std::move(r.stats));
+        }
+        return out;
+    });
+}
+
+std::vector<JobLogLine> SqliteJobStore::log(JobId id, std::int64_t after_seq,
+                                            std::size_t limit) const {
+    return impl_->read([&](Connection& c) {
+        auto& s = c.statement(
+            "SELECT seq, at, line FROM job_logs WHERE job_id=? AND seq>? ORDER BY seq LIMIT ?");
+        StatementScope scope(s);
+        s.bind(1, id);
+        s.bind(2, after_seq);
+        s.bind(3, static_cast<std::int64_t>(limit));
+        std::vector<JobLogLine> lines;
+        while (s.executeStep()) {
+            lines.push_back({s.getColumn(0).getInt64(), from_micros(s.getColumn(1).getInt64()),
+                             s.getColumn(2).getString()});
+        }
+        return lines;
+    });
+}
+
+std::vector<std::vector<std::string>> SqliteJobStore::report(JobId id, std::int64_t offset,
+                                                             std::size_t limit) const {
+    return impl_->read([&](Connection& c) {
+        auto& s = c.statement(
+            "SELECT cells FROM job_report_rows WHERE job_id=? AND seq>? ORDER BY seq LIMIT ?");
+        StatementScope scope(s);
+        s.bind(1, id);
+        s.bind(2, offset);
+        s.bind(3, static_cast<std::int64_t>(limit));
+        std::vector<std::vector<std::string>> rows;
+        while (s.executeStep()) {
+            rows.push_back(Json::parse(s.getColumn(0).getString()).get<std::vector<std::string>>());
+        }
+        return rows;
+    });
+}
+
+std::map<std::string, std::string> SqliteJobStore::checkpoints(JobId id) const {
+    return impl_->read([&](Connection& c) {
+        auto& s = c.statement("SELECT key, value FROM job_checkpoints WHERE job_id=?");
+        StatementScope scope(s);
+        s.bind(1, id);
+        std::map<std::string, std::string> out;
+        while (s.executeStep()) out[s.getColumn(0).getString()] = s.getColumn(1).getString();
+        return out;
+    });
+}
+
+bool SqliteJobStore::stop_requested(JobId id) const {
+    return impl_->read([&](Connection& c) {
+        auto& s = c.statement("SELECT stop_requested FROM jobs WHERE id=?");
+        StatementScope scope(s);
+        s.bind(1, id);
+        return s.executeStep() && s.getColumn(0).getInt() != 0;
+    });
+}
+
+}  // namespace wharf::host
