@@ -10,6 +10,7 @@
 
 #include "base/error.hpp"
 #include "base/log.hpp"
+#include "config/config_admin.hpp"
 #include "config/host_settings.hpp"
 #include "modules/plugin_manager.hpp"
 #include "modules/service_registry.hpp"
@@ -66,7 +67,24 @@ int main(int argc, char** argv) {
                   settings.plugins_dir.string());
 
         wharf::host::ServiceRegistryImpl registry;
+
+        // Configuration: every file validated, watched, queues registered as
+        // services. Declared before the plugin manager so it outlives plugins.
+        wharf::host::ConfigAdminOptions config_options;
+        config_options.config_dir = settings.config_dir;
+        config_options.registry = &registry;
+        config_options.cores = settings.cores;
+        wharf::host::ConfigAdmin config(config_options);
+        config.start();  // refused files are logged with file:line:col and do not stop the host
+        auto log_level = config.subscribe(
+            "wharf", [](const std::string&, const std::optional<boost::property_tree::ptree>& v)
+                         -> wharf::ConfigVerdict {
+                if (v) wharf::host::set_log_level(v->get<std::string>("log_level", "info"));
+                return std::nullopt;
+            });
+
         wharf::host::PluginManagerOptions plugin_options;
+        plugin_options.config_source = &config;
         plugin_options.plugins_dir = settings.plugins_dir;
         plugin_options.cache_dir = settings.data_dir / "plugin-cache";
         plugin_options.plugin_data_dir = settings.data_dir / "plugins";
