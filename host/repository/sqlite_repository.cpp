@@ -1,0 +1,1031 @@
+#include "repository/sqlite_repository.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "repository/links.hpp"
+#include "repository/node_rows.hpp"
+#include "repository/path.hpp"
+#include "repository/schema.hpp"
+#include "repository/sha256_stream.hpp"
+#include "repository/value_codec.hpp"
+
+namespace fs = std::filesystem;
+
+namespace wharf::host {
+namespace {
+
+using Code = RepositoryError::Code;
+using repo::Connection;
+using repo::quote_path;
+
+// The subtree condition on a column, with ?1 = root, ?2 = root + "/", ?3 = root + "0"
+// (see path.hpp): one range scan that skips siblings like "/a-b".
+std::string subtree_where(const char* column) {
+    std::string c(column);
+    return c + " >= ?1 AND " + c + " < ?3 AND (" + c + " = ?1 OR " + c + " >= ?2)";
+}
+
+void bind_range(repo::Statement& s, const repo::SubtreeRange& r) {
+    s.bind(1, r.low);
+    s.bind(2, r.children);
+    s.bind(3, r.high);
+}
+
+std::int64_t now_millis() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::size_t depth_of(std::string_view path) {
+    return path == "/" ? 0 : static_cast<std::size_t>(std::count(path.begin(), path.end(), '/'));
+}
+
+bool may_contain(NodeKind parent, NodeKind child) {
+    switch (parent) {
+        case NodeKind::folder:
+            return true;
+        case NodeKind::page:
+            return child == NodeKind::page;
+        case NodeKind::asset:
+            return false;
+    }
+    return false;
+}
+
+std::string article(NodeKind kind) {
+    return std::string(kind == NodeKind::asset ? "an " : "a ") + repo::to_string(kind);
+}
+
+[[noreturn]] void not_found(std::string_view what, std::string_view path) {
+    throw RepositoryError(Code::not_found,
+                          std::string(what) + " " + quote_path(path) + " does not exist");
+}
+
+bool kind_wanted(const WalkOptions& o, NodeKind k) {
+    switch (k) {
+        case NodeKind::folder:
+            return o.folders;
+        case NodeKind::asset:
+            return o.assets;
+        case NodeKind::page:
+            return o.pages;
+    }
+    return false;
+}
+
+LiveRelationship read_relationship(const repo::Statement& row) {
+    LiveRelationship r;
+    r.live_copy = row.string(0);
+    r.blueprint = row.string(1);
+    r.rollout_configs = repo::unpack_strings(row.blob(2));
+    r.deep = row.int64(3) != 0;
+    r.excluded_paths = repo::unpack_strings(row.blob(4));
+    return r;
+}
+
+constexpr const char* kRelationshipColumns = "live_copy, blueprint, configs, deep, excluded";
+
+/// A node's identity as sessions need it to check a change.
+struct NodeRef {
+    std::int64_t id;
+    NodeKind kind;
+};
+
+std::optional<NodeRef> find_node(Connection& c, std::string_view path) {
+    auto q = c.query("SELECT id, kind FROM nodes WHERE path = ?1");
+    q->bind(1, path);
+    if (!q->step()) return std::nullopt;
+    return NodeRef{q->int64(0), static_cast<NodeKind>(q->int64(1))};
+}
+
+// --- the session ----------------------------------------------------------------------
+
+class SqliteSession final : public Session {
+public:
+    SqliteSession(std::shared_ptr<SqliteRepository> repository, ConnectionLease connection,
+                  const SessionOptions& options)
+        : repository_(std::move(repository)),
+          c_(std::move(connection)),
+          batch_size_(std::max<std::size_t>(options.batch_size, 1)) {}
+
+    ~SqliteSession() override { discard(); }
+
+    void create(const Node& node) override {
+        repo::require_non_root_path(node.path, "node path");
+        repo::require_valid_properties(node.path, node.properties);
+        if (node.kind != NodeKind::page && !node.text.empty())
+            throw RepositoryError(Code::invalid_kind, "cannot create " + article(node.kind) + " " +
+                                                          quote_path(node.path) +
+                                                          " with text: only pages have text");
+        if (node.kind == NodeKind::asset) {
+            if (!node.binary)
+                throw RepositoryError(
+                    Code::invalid_property,
+                    "cannot create asset " + quote_path(node.path) + " without a binary");
+            require_stored(node.path, *node.binary);
+        } else if (node.binary) {
+            throw RepositoryError(Code::invalid_kind, "cannot create " + article(node.kind) + " " +
+                                                          quote_path(node.path) +
+                                                          " with a binary: only assets have one");
+        }
+        change([&] { insert_node(node); });
+    }
+
+    void create_folders(std::string_view path) override {
+        repo::require_non_root_path(path, "folder path");
+        change([&] {
+            // Find the deepest existing node on the path, then create downwards.
+            std::vector<std::string_view> missing;
+            std::string_view p = path;
+            NodeRef existing{1, NodeKind::folder};
+            for (;;) {
+                if (auto found = find_node(*c_, p)) {
+                    existing = *found;
+                    break;
+                }
+                missing.push_back(p);
+                p = repo::parent_path(p);
+                if (p == "/") break;
+            }
+            if (existing.kind != NodeKind::folder)
+                throw RepositoryError(Code::invalid_kind,
+                                      "cannot create folders " + quote_path(path) + ": " +
+                                          quote_path(p) + " is " + article(existing.kind));
+            std::int64_t parent = existing.id;
+            for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+                Node folder;
+                folder.path = std::string(*it);
+                folder.kind = NodeKind::folder;
+                parent = insert_row(folder, parent);
+            }
+        });
+    }
+
+    void set_properties(std::string_view path, const PropertyMap& properties) override {
+        repo::require_valid_path(path, "node path");
+        repo::require_valid_properties(path, properties);
+        change([&] {
+            auto node = require_node(path);
+            for (const auto& [name, property] : properties) {
+                {
+                    auto q = c_->query(
+                        "INSERT INTO properties(node_id, name, type, multiple, value) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(node_id, name) DO UPDATE SET "
+                        "type = excluded.type, multiple = excluded.multiple, "
+                        "value = excluded.value");
+                    q->bind(1, node.id);
+                    q->bind(2, name);
+                    q->bind(3, static_cast<std::int64_t>(property.type));
+                    q->bind(4, static_cast<std::int64_t>(property.multiple));
+                    repo::bind_property_value(*q, 5, property);
+                    q->run();
+                }
+                delete_refs(node.id, name);
+                insert_property_refs(node.id, name, property);
+            }
+            touch(node.id);
+        });
+    }
+
+    void remove_properties(std::string_view path, const std::vector<std::string>& names) override {
+        repo::require_valid_path(path, "node path");
+        for (const auto& name : names)
+            if (auto problem = repo::property_name_problem(name); !problem.empty())
+                throw RepositoryError(Code::invalid_property,
+                                      "node " + quote_path(path) + ": invalid property name " +
+                                          quote_path(name) + ": " + problem);
+        change([&] {
+            auto node = require_node(path);
+            for (const auto& name : names) {
+                auto q = c_->query("DELETE FROM properties WHERE node_id = ?1 AND name = ?2");
+                q->bind(1, node.id);
+                q->bind(2, name);
+                q->run();
+                delete_refs(node.id, name);
+            }
+            touch(node.id);
+        });
+    }
+
+    void set_text(std::string_view path, std::string text) override {
+        repo::require_valid_path(path, "page path");
+        change([&] {
+            auto node = require_node(path);
+            if (node.kind != NodeKind::page)
+                throw RepositoryError(Code::invalid_kind,
+                                      "cannot set text on " + article(node.kind) + " " +
+                                          quote_path(path) + ": only pages have text");
+            write_text(node.id, text);
+        });
+    }
+
+    void set_binary(std::string_view path, const BinaryInfo& binary) override {
+        repo::require_valid_path(path, "asset path");
+        require_stored(path, binary);
+        change([&] {
+            auto node = require_node(path);
+            if (node.kind != NodeKind::asset)
+                throw RepositoryError(Code::invalid_kind,
+                                      "cannot set a binary on " + article(node.kind) + " " +
+                                          quote_path(path) + ": only assets have one");
+            auto q = c_->query(
+                "UPDATE nodes SET blob_sha = ?2, blob_size = ?3, mime = ?4, modified = ?5 "
+                "WHERE id = ?1");
+            q->bind(1, node.id);
+            q->bind(2, binary.sha256);
+            q->bind(3, static_cast<std::int64_t>(binary.size));
+            q->bind(4, binary.mime_type);
+            q->bind(5, now_millis());
+            q->run();
+        });
+    }
+
+    void set_order(std::string_view path, std::int64_t order) override {
+        repo::require_non_root_path(path, "node path");
+        change([&] {
+            auto node = require_node(path);
+            auto q = c_->query("UPDATE nodes SET ord = ?2, modified = ?3 WHERE id = ?1");
+            q->bind(1, node.id);
+            q->bind(2, order);
+            q->bind(3, now_millis());
+            q->run();
+        });
+    }
+
+    std::uint64_t remove(std::string_view path) override {
+        repo::require_non_root_path(path, "node path");
+        return change([&]() -> std::uint64_t {
+            parent_cache_.reset();
+            auto range = repo::subtree_range(path);
+            static const std::string in_subtree =
+                "(SELECT id FROM nodes WHERE " + subtree_where("path") + ")";
+            static const std::string statements[] = {
+                "DELETE FROM properties WHERE node_id IN " + in_subtree,
+                "DELETE FROM refs WHERE from_id IN " + in_subtree,
+                "DELETE FROM inheritance_cancel WHERE node_id IN " + in_subtree,
+                "DELETE FROM live_relationships WHERE " + subtree_where("live_copy"),
+            };
+            for (const auto& sql : statements) {
+                auto q = c_->query(sql);
+                bind_range(*q, range);
+                q->run();
+            }
+            auto q = c_->query("DELETE FROM nodes WHERE " + subtree_where("path"));
+            bind_range(*q, range);
+            q->run();
+            return static_cast<std::uint64_t>(c_->changes());
+        });
+    }
+
+    std::uint64_t move(std::string_view from, std::string_view to) override {
+        repo::require_non_root_path(from, "move source");
+        repo::require_non_root_path(to, "move destination");
+        if (repo::is_same_or_under(to, from))
+            throw RepositoryError(Code::invalid_move, "cannot move " + quote_path(from) + " to " +
+                                                          quote_path(to) +
+                                                          ": the destination is inside the source");
+        return change([&]() -> std::uint64_t {
+            parent_cache_.reset();
+            auto source = find_node(*c_, from);
+            if (!source) not_found("move source", from);
+            if (find_node(*c_, to))
+                throw RepositoryError(Code::already_exists, "cannot move " + quote_path(from) +
+                                                                " to " + quote_path(to) +
+                                                                ": the destination exists");
+            auto parent_path = repo::parent_path(to);
+            auto parent = find_node(*c_, parent_path);
+            if (!parent) not_found("destination parent", parent_path);
+            if (!may_contain(parent->kind, source->kind))
+                throw RepositoryError(Code::invalid_move, "cannot move " + article(source->kind) +
+                                                              " " + quote_path(from) + " under " +
+                                                              article(parent->kind) + " " +
+                                                              quote_path(parent_path));
+            auto range = repo::subtree_range(from);
+            std::uint64_t moved = 0;
+            {
+                // substr() counts characters, as length() does, so the prefix
+                // cut is right for any UTF-8 path.
+                auto q = c_->query(
+                    "UPDATE nodes SET path = ?4 || substr(path, length(?1) + 1) "
+                    "WHERE " +
+                    subtree_where("path"));
+                bind_range(*q, range);
+                q->bind(4, to);
+                q->run();
+                moved = static_cast<std::uint64_t>(c_->changes());
+            }
+            {
+                auto q = c_->query(
+                    "UPDATE nodes SET parent_id = ?2, ord = ?3, modified = ?4 "
+                    "WHERE id = ?1");
+                q->bind(1, source->id);
+                q->bind(2, parent->id);
+                q->bind(3, next_order(parent->id));
+                q->bind(4, now_millis());
+                q->run();
+            }
+            move_relationships(from, to);
+            return moved;
+        });
+    }
+
+    std::uint64_t rewrite_references(std::string_view referrer, std::string_view old_prefix,
+                                     std::string_view new_prefix) override {
+        repo::require_valid_path(referrer, "referrer");
+        repo::require_non_root_path(old_prefix, "old reference prefix");
+        repo::require_non_root_path(new_prefix, "new reference prefix");
+        return change([&]() -> std::uint64_t {
+            auto node = require_node(referrer);
+            std::uint64_t changed = 0;
+            std::vector<std::pair<std::string, Property>> rewritten;
+            {
+                auto q = c_->query(
+                    "SELECT name, type, multiple, value FROM properties "
+                    "WHERE node_id = ?1 AND type = ?2");
+                q->bind(1, node.id);
+                q->bind(2, static_cast<std::int64_t>(PropertyType::path));
+                while (q->step()) {
+                    auto property = repo::read_property(*q, 1);
+                    std::uint64_t n = 0;
+                    for (auto& v : property.values) {
+                        auto& p = std::get<PathRef>(v).path;
+                        if (!repo::is_same_or_under(p, old_prefix)) continue;
+                        p = repo::replace_prefix(p, old_prefix, new_prefix);
+                        ++n;
+                    }
+                    if (n == 0) continue;
+                    changed += n;
+                    rewritten.emplace_back(q->string(0), std::move(property));
+                }
+            }
+            for (const auto& [name, property] : rewritten) {
+                {
+                    auto q = c_->query(
+                        "UPDATE properties SET value = ?3 WHERE node_id = ?1 AND name = ?2");
+                    q->bind(1, node.id);
+                    q->bind(2, name);
+                    repo::bind_property_value(*q, 3, property);
+                    q->run();
+                }
+                delete_refs(node.id, name);
+                insert_property_refs(node.id, name, property);
+            }
+            if (node.kind == NodeKind::page) {
+                std::string text;
+                {
+                    auto q = c_->query("SELECT text FROM nodes WHERE id = ?1");
+                    q->bind(1, node.id);
+                    if (q->step()) text = q->string(0);
+                }
+                if (auto n = repo::rewrite_links(text, old_prefix, new_prefix); n > 0) {
+                    changed += n;
+                    write_text(node.id, text);
+                }
+            }
+            if (changed > 0) touch(node.id);
+            return changed;
+        });
+    }
+
+    void set_live_relationship(const LiveRelationship& r) override {
+        repo::require_non_root_path(r.blueprint, "blueprint");
+        repo::require_non_root_path(r.live_copy, "live copy");
+        for (const auto& p : r.excluded_paths) repo::require_valid_path(p, "excluded path");
+        if (repo::is_same_or_under(r.live_copy, r.blueprint) ||
+            repo::is_same_or_under(r.blueprint, r.live_copy))
+            throw RepositoryError(Code::invalid_path,
+                                  "live copy " + quote_path(r.live_copy) + " and blueprint " +
+                                      quote_path(r.blueprint) + " must not contain each other");
+        change([&] {
+            if (!find_node(*c_, r.blueprint)) not_found("blueprint", r.blueprint);
+            auto q = c_->query(std::string("INSERT OR REPLACE INTO live_relationships(") +
+                               kRelationshipColumns + ") VALUES (?1, ?2, ?3, ?4, ?5)");
+            q->bind(1, r.live_copy);
+            q->bind(2, r.blueprint);
+            q->bind_blob(3, repo::pack_strings(r.rollout_configs));
+            q->bind(4, static_cast<std::int64_t>(r.deep));
+            q->bind_blob(5, repo::pack_strings(r.excluded_paths));
+            q->run();
+        });
+    }
+
+    void remove_live_relationship(std::string_view live_copy) override {
+        repo::require_non_root_path(live_copy, "live copy");
+        change([&] {
+            auto q = c_->query("DELETE FROM live_relationships WHERE live_copy = ?1");
+            q->bind(1, live_copy);
+            q->run();
+        });
+    }
+
+    void set_inheritance_cancel(std::string_view path, const InheritanceCancel& cancel) override {
+        repo::require_non_root_path(path, "node path");
+        for (const auto& name : cancel.properties)
+            if (auto problem = repo::property_name_problem(name); !problem.empty())
+                throw RepositoryError(Code::invalid_property,
+                                      "node " + quote_path(path) + ": invalid property name " +
+                                          quote_path(name) + ": " + problem);
+        change([&] {
+            auto node = require_node(path);
+            bool clear = !cancel.page && !cancel.children && cancel.properties.empty();
+            auto q = c_->query(clear ? "DELETE FROM inheritance_cancel WHERE node_id = ?1"
+                                     : "INSERT OR REPLACE INTO inheritance_cancel(node_id, page, "
+                                       "children, properties) VALUES (?1, ?2, ?3, ?4)");
+            q->bind(1, node.id);
+            if (!clear) {
+                q->bind(2, static_cast<std::int64_t>(cancel.page));
+                q->bind(3, static_cast<std::int64_t>(cancel.children));
+                q->bind_blob(4, repo::pack_strings(cancel.properties));
+            }
+            q->run();
+        });
+    }
+
+    void set_checkpoint(std::string_view name, std::optional<std::string> value) override {
+        try {
+            begin();
+            auto q = c_->query(value ? "INSERT OR REPLACE INTO checkpoints(name, value) "
+                                       "VALUES (?1, ?2)"
+                                     : "DELETE FROM checkpoints WHERE name = ?1");
+            q->bind(1, name);
+            if (value) q->bind(2, *value);
+            q->run();
+        } catch (...) {
+            discard();
+            throw;
+        }
+    }
+
+    void commit() override {
+        if (!in_transaction_) return;
+        try {
+            c_->exec("COMMIT");
+        } catch (...) {
+            discard();
+            throw;
+        }
+        in_transaction_ = false;
+        pending_ = 0;
+    }
+
+    void rollback() override { discard(); }
+
+    std::size_t pending() const override { return pending_; }
+
+private:
+    // One change: commit the previous batch if it is full, begin one if
+    // needed, apply, count. A full batch waits for the next change so that a
+    // checkpoint recorded after its last change still joins it. Any exception
+    // rolls the whole batch back (the contract) and propagates.
+    template <class F>
+    auto change(F&& apply) -> decltype(apply()) {
+        if (pending_ >= batch_size_) commit();
+        try {
+            begin();
+            if constexpr (std::is_void_v<decltype(apply())>) {
+                apply();
+                counted();
+            } else {
+                auto result = apply();
+                counted();
+                return result;
+            }
+        } catch (...) {
+            discard();
+            throw;
+        }
+    }
+
+    void begin() {
+        if (in_transaction_) return;
+        // IMMEDIATE takes the write lock now, so a batch never fails half-way
+        // because another writer got there first.
+        c_->exec("BEGIN IMMEDIATE");
+        in_transaction_ = true;
+    }
+
+    void counted() { ++pending_; }
+
+    void discard() noexcept {
+        parent_cache_.reset();
+        pending_ = 0;
+        if (!in_transaction_) return;
+        in_transaction_ = false;
+        sqlite3_exec(c_->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+
+    NodeRef require_node(std::string_view path) {
+        auto node = find_node(*c_, path);
+        if (!node) not_found("node", path);
+        return *node;
+    }
+
+    // Parents repeat in bulk creates (an import fills one folder at a time),
+    // so the last one is remembered until anything could change it.
+    NodeRef require_parent(std::string_view path) {
+        auto parent = repo::parent_path(path);
+        if (parent_cache_ && parent_cache_->first == parent) return parent_cache_->second;
+        auto node = find_node(*c_, parent);
+        if (!node)
+            throw RepositoryError(Code::not_found, "cannot create " + quote_path(path) +
+                                                       ": parent " + quote_path(parent) +
+                                                       " does not exist");
+        parent_cache_.emplace(std::string(parent), *node);
+        return *node;
+    }
+
+    void require_stored(std::string_view path, const BinaryInfo& binary) const {
+        if (!repo::is_sha256_hex(binary.sha256))
+            throw RepositoryError(Code::invalid_property,
+                                  "asset " + quote_path(path) + ": binary digest " +
+                                      quote_path(binary.sha256) + " is not a sha256 in hex");
+        auto file = repository_->blobs().path_of(binary.sha256);
+        struct stat st {};
+        if (::stat(file.c_str(), &st) != 0)
+            throw RepositoryError(Code::invalid_property, "asset " + quote_path(path) +
+                                                              ": binary " + binary.sha256 +
+                                                              " is not in the binary store");
+        if (static_cast<std::uint64_t>(st.st_size) != binary.size)
+            throw RepositoryError(Code::invalid_property,
+                                  "asset " + quote_path(path) + ": binary " + binary.sha256 +
+                                      " has " + std::to_string(st.st_size) + " bytes, not " +
+                                      std::to_string(binary.size));
+        // Refresh its age so a concurrent gc() keeps it until this batch commits.
+        ::utimensat(AT_FDCWD, file.c_str(), nullptr, 0);
+    }
+
+    std::int64_t next_order(std::int64_t parent_id) {
+        auto q = c_->query("SELECT max(ord) FROM nodes WHERE parent_id = ?1");
+        q->bind(1, parent_id);
+        if (q->step() && !q->is_null(0)) return q->int64(0) + 1;
+        return 0;
+    }
+
+    void insert_node(const Node& node) {
+        auto parent = require_parent(node.path);
+        if (!may_contain(parent.kind, node.kind))
+            throw RepositoryError(Code::invalid_kind, "cannot create " + article(node.kind) + " " +
+                                                          quote_path(node.path) + " under " +
+                                                          article(parent.kind) + " " +
+                                                          quote_path(repo::parent_path(node.path)));
+        auto id = insert_row(node, parent.id);
+        for (const auto& [name, property] : node.properties) {
+            auto q = c_->query(
+                "INSERT INTO properties(node_id, name, type, multiple, value) "
+                "VALUES (?1, ?2, ?3, ?4, ?5)");
+            q->bind(1, id);
+            q->bind(2, name);
+            q->bind(3, static_cast<std::int64_t>(property.type));
+            q->bind(4, static_cast<std::int64_t>(property.multiple));
+            repo::bind_property_value(*q, 5, property);
+            q->run();
+        }
+        for (const auto& [property, to] : repo::expected_references(node.properties, node.text))
+            insert_ref(id, property, to);
+    }
+
+    std::int64_t insert_row(const Node& node, std::int64_t parent_id) {
+        auto now = now_millis();
+        auto q = c_->query(
+            "INSERT INTO nodes(path, parent_id, kind, ord, blob_sha, blob_size, mime, created, "
+            "modified, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+            "ON CONFLICT(path) DO NOTHING");
+        q->bind(1, node.path);
+        q->bind(2, parent_id);
+        q->bind(3, static_cast<std::int64_t>(node.kind));
+        q->bind(4, next_order(parent_id));
+        if (node.binary) {
+            q->bind(5, node.binary->sha256);
+            q->bind(6, static_cast<std::int64_t>(node.binary->size));
+            q->bind(7, node.binary->mime_type);
+        }
+        auto created = repo::to_millis(node.created);
+        auto modified = repo::to_millis(node.modified);
+        q->bind(8, created != 0 ? created : now);
+        q->bind(9, modified != 0 ? modified : now);
+        if (node.kind == NodeKind::page) q->bind(10, node.text);
+        q->run();
+        if (c_->changes() == 0)
+            throw RepositoryError(Code::already_exists,
+                                  "cannot create " + quote_path(node.path) + ": it exists");
+        return c_->last_insert_rowid();
+    }
+
+    void write_text(std::int64_t id, std::string_view text) {
+        {
+            auto q = c_->query("UPDATE nodes SET text = ?2, modified = ?3 WHERE id = ?1");
+            q->bind(1, id);
+            q->bind(2, text);
+            q->bind(3, now_millis());
+            q->run();
+        }
+        delete_refs(id, repo::kTextProperty);
+        for (const auto& link : repo::find_links(text))
+            insert_ref(id, repo::kTextProperty, text.substr(link.begin, link.end - link.begin));
+    }
+
+    void insert_ref(std::int64_t id, std::string_view property, std::string_view to) {
+        auto q =
+            c_->query("INSERT OR IGNORE INTO refs(from_id, property, to_path) VALUES (?1, ?2, ?3)");
+        q->bind(1, id);
+        q->bind(2, property);
+        q->bind(3, to);
+        q->run();
+    }
+
+    void insert_property_refs(std::int64_t id, const std::string& name, const Property& p) {
+        if (p.type != PropertyType::path) return;
+        for (const auto& v : p.values) insert_ref(id, name, std::get<PathRef>(v).path);
+    }
+
+    void delete_refs(std::int64_t id, std::string_view property) {
+        auto q = c_->query("DELETE FROM refs WHERE from_id = ?1 AND property = ?2");
+        q->bind(1, id);
+        q->bind(2, property);
+        q->run();
+    }
+
+    void touch(std::int64_t id) {
+        auto q = c_->query("UPDATE nodes SET modified = ?2 WHERE id = ?1");
+        q->bind(1, id);
+        q->bind(2, now_millis());
+        q->run();
+    }
+
+    // Relationships are few; rewriting them row by row keeps the excluded
+    // paths (packed) consistent with the moved blueprint.
+    void move_relationships(std::string_view from, std::string_view to) {
+        auto range = repo::subtree_range(from);
+        std::vector<LiveRelationship> affected;
+        {
+            auto q = c_->query(std::string("SELECT ") + kRelationshipColumns +
+                               " FROM live_relationships WHERE " + subtree_where("live_copy") +
+                               " UNION SELECT " + kRelationshipColumns +
+                               " FROM live_relationships WHERE " + subtree_where("blueprint"));
+            bind_range(*q, range);
+            while (q->step()) affected.push_back(read_relationship(*q));
+        }
+        auto moved = [&](std::string& p) {
+            if (repo::is_same_or_under(p, from)) p = repo::replace_prefix(p, from, to);
+        };
+        for (auto& r : affected) {
+            {
+                auto q = c_->query("DELETE FROM live_relationships WHERE live_copy = ?1");
+                q->bind(1, r.live_copy);
+                q->run();
+            }
+            moved(r.live_copy);
+            moved(r.blueprint);
+            for (auto& p : r.excluded_paths) moved(p);
+            auto q = c_->query(std::string("INSERT OR REPLACE INTO live_relationships(") +
+                               kRelationshipColumns + ") VALUES (?1, ?2, ?3, ?4, ?5)");
+            q->bind(1, r.live_copy);
+            q->bind(2, r.blueprint);
+            q->bind_blob(3, repo::pack_strings(r.rollout_configs));
+            q->bind(4, static_cast<std::int64_t>(r.deep));
+            q->bind_blob(5, repo::pack_strings(r.excluded_paths));
+            q->run();
+        }
+    }
+
+    std::shared_ptr<SqliteRepository> repository_;
+    ConnectionLease c_;
+    std::size_t batch_size_;
+    std::size_t pending_ = 0;
+    bool in_transaction_ = false;
+    std::optional<std::pair<std::string, NodeRef>> parent_cache_;
+};
+
+}  // namespace
+
+// --- connections ----------------------------------------------------------------------
+
+ConnectionLease::ConnectionLease(std::shared_ptr<const SqliteRepository> owner,
+                                 std::unique_ptr<repo::Connection> connection)
+    : owner_(std::move(owner)), connection_(std::move(connection)) {}
+
+ConnectionLease::~ConnectionLease() {
+    if (!connection_) return;
+    // A connection goes back clean: no transaction left open by an error path.
+    if (!sqlite3_get_autocommit(connection_->handle()))
+        sqlite3_exec(connection_->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    owner_->give_back(std::move(connection_));
+}
+
+ConnectionLease SqliteRepository::lease() const {
+    std::unique_ptr<repo::Connection> connection;
+    {
+        std::lock_guard lock(pool_mutex_);
+        if (!idle_.empty()) {
+            connection = std::move(idle_.back());
+            idle_.pop_back();
+        }
+    }
+    if (!connection) connection = std::make_unique<repo::Connection>(db_file_);
+    return ConnectionLease(shared_from_this(), std::move(connection));
+}
+
+void SqliteRepository::give_back(std::unique_ptr<repo::Connection> connection) const {
+    // A few idle connections are kept (each holds prepared statements and a
+    // page cache); more than that were a burst and are closed.
+    constexpr std::size_t kMaxIdle = 8;
+    std::lock_guard lock(pool_mutex_);
+    if (idle_.size() < kMaxIdle) idle_.push_back(std::move(connection));
+}
+
+// --- the repository -------------------------------------------------------------------
+
+std::shared_ptr<SqliteRepository> SqliteRepository::open(const fs::path& data_dir) {
+    auto repository = std::make_shared<SqliteRepository>(Passkey{}, data_dir);
+    repo::migrate(*repository->lease());
+    return repository;
+}
+
+SqliteRepository::SqliteRepository(Passkey, const fs::path& data_dir)
+    : data_dir_(data_dir), db_file_(data_dir / "repository.db"), blobs_(data_dir / "blobs") {}
+
+std::optional<Node> SqliteRepository::get(std::string_view path) const {
+    repo::require_valid_path(path);
+    auto c = lease();
+    auto q = c->query(std::string("SELECT ") + repo::kNodeColumns + " FROM nodes WHERE path = ?1");
+    q->bind(1, path);
+    if (!q->step()) return std::nullopt;
+    Node node;
+    auto id = repo::read_node(*q, node, true);
+    repo::load_properties(*c, id, node.properties);
+    return node;
+}
+
+ChildPage SqliteRepository::children(std::string_view path, std::optional<std::string> cursor,
+                                     std::size_t limit) const {
+    repo::require_valid_path(path);
+    limit = std::clamp<std::size_t>(limit, 1, 1000);
+    std::int64_t after_order = 0;
+    std::string after_path;
+    if (cursor) {
+        // A cursor is "<order>:<path>" of the last child returned.
+        auto colon = cursor->find(':');
+        auto [end, ec] = std::from_chars(cursor->data(), cursor->data() + colon, after_order);
+        if (colon == std::string::npos || ec != std::errc() || end != cursor->data() + colon)
+            throw RepositoryError(Code::invalid_path,
+                                  "malformed children cursor " + quote_path(*cursor));
+        after_path = cursor->substr(colon + 1);
+    }
+    ChildPage page;
+    auto c = lease();
+    auto parent = find_node(*c, path);
+    if (!parent) return page;
+    std::string sql = std::string("SELECT ") + repo::kNodeColumns +
+                      " FROM nodes WHERE parent_id = ?1" +
+                      (cursor ? " AND (ord > ?2 OR (ord = ?2 AND path > ?3))" : "") +
+                      " ORDER BY ord, path LIMIT ?4";
+    std::vector<std::int64_t> ids;
+    {
+        auto q = c->query(sql);
+        q->bind(1, parent->id);
+        if (cursor) {
+            q->bind(2, after_order);
+            q->bind(3, after_path);
+        }
+        q->bind(4, static_cast<std::int64_t>(limit + 1));
+        while (q->step()) {
+            if (page.nodes.size() == limit) {
+                const auto& last = page.nodes.back();
+                page.next_cursor = std::to_string(last.order) + ":" + last.path;
+                break;
+            }
+            Node node;
+            ids.push_back(repo::read_node(*q, node, true));
+            page.nodes.push_back(std::move(node));
+        }
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        repo::load_properties(*c, ids[i], page.nodes[i].properties);
+    return page;
+}
+
+std::uint64_t SqliteRepository::walk(std::string_view root, const WalkOptions& options,
+                                     const std::function<bool(const Node&)>& visit) const {
+    repo::require_valid_path(root, "walk root");
+    auto c = lease();
+    auto range = repo::subtree_range(root);
+    auto root_depth = depth_of(root);
+    bool with_properties = options.with_properties;
+    // With properties, one LEFT JOIN streams each node's property rows right
+    // after it (the join follows the path index, then the properties primary
+    // key), instead of one lookup per node.
+    std::string sql =
+        with_properties
+            ? std::string(
+                  "SELECT n.id, n.path, n.kind, n.ord, n.blob_sha, n.blob_size, n.mime, "
+                  "n.created, n.modified, n.text, p.name, p.type, p.multiple, p.value "
+                  "FROM nodes n LEFT JOIN properties p ON p.node_id = n.id WHERE ") +
+                  subtree_where("n.path") + " ORDER BY n.path"
+            : std::string("SELECT ") + repo::kNodeColumnsNoText + " FROM nodes WHERE " +
+                  subtree_where("path") + " ORDER BY path";
+    auto q = c->query(sql);
+    bind_range(*q, range);
+    // One Node is reused for every row: the walk allocates per node only what
+    // the node's own strings need.
+    Node node;
+    std::int64_t current = -1;  // the node being assembled from join rows
+    bool skipping = false;
+    std::uint64_t visited = 0;
+    auto emit = [&] {
+        ++visited;
+        return visit(node);
+    };
+    while (q->step()) {
+        auto id = q->int64(0);
+        if (id != current) {
+            if (current >= 0 && !skipping && !emit()) return visited;
+            current = id;
+            auto kind = static_cast<NodeKind>(q->int64(2));
+            auto path = q->text(1);
+            bool is_root = path.size() == range.low.size();
+            skipping = !kind_wanted(options, kind) || (is_root && !options.include_root) ||
+                       (options.max_depth && depth_of(path) - root_depth > *options.max_depth);
+            if (skipping) continue;
+            repo::read_node(*q, node, with_properties);
+            node.properties.clear();
+        }
+        if (skipping || !with_properties || q->is_null(10)) continue;
+        node.properties.emplace(q->string(10), repo::read_property(*q, 11));
+    }
+    if (current >= 0 && !skipping) emit();
+    return visited;
+}
+
+std::uint64_t SqliteRepository::count(std::string_view root, const WalkOptions& options) const {
+    repo::require_valid_path(root, "count root");
+    std::string kinds;
+    auto add = [&](bool on, NodeKind k) {
+        if (!on) return;
+        if (!kinds.empty()) kinds += ",";
+        kinds += std::to_string(static_cast<int>(k));
+    };
+    add(options.folders, NodeKind::folder);
+    add(options.assets, NodeKind::asset);
+    add(options.pages, NodeKind::page);
+    if (kinds.empty()) return 0;
+    std::string sql = "SELECT count(*) FROM nodes WHERE " + subtree_where("path") +
+                      " AND kind IN (" + kinds + ")";
+    if (!options.include_root) sql += " AND path <> ?1";
+    if (options.max_depth)
+        sql +=
+            " AND (CASE WHEN path = '/' THEN 0 ELSE length(path) - "
+            "length(replace(path, '/', '')) END) <= ?4";
+    auto c = lease();
+    auto q = c->query(sql);
+    bind_range(*q, repo::subtree_range(root));
+    if (options.max_depth)
+        q->bind(4, static_cast<std::int64_t>(depth_of(root) + *options.max_depth));
+    return q->step() ? static_cast<std::uint64_t>(q->int64(0)) : 0;
+}
+
+std::uint64_t SqliteRepository::referrers(
+    std::string_view path, const std::function<bool(const Reference&)>& visit) const {
+    repo::require_valid_path(path);
+    auto c = lease();
+    auto q = c->query(
+        "SELECT n.path, r.property, r.to_path FROM refs r JOIN nodes n ON n.id = r.from_id "
+        "WHERE r.to_path = ?1");
+    q->bind(1, path);
+    Reference ref;
+    std::uint64_t visited = 0;
+    while (q->step()) {
+        ref.from_path.assign(q->text(0));
+        ref.property.assign(q->text(1));
+        ref.to_path.assign(q->text(2));
+        ++visited;
+        if (!visit(ref)) break;
+    }
+    return visited;
+}
+
+std::uint64_t SqliteRepository::referrers_under(
+    std::string_view root, bool external_only,
+    const std::function<bool(const Reference&)>& visit) const {
+    repo::require_valid_path(root, "referrers root");
+    auto c = lease();
+    std::string sql =
+        "SELECT n.path, r.property, r.to_path FROM refs r JOIN nodes n ON n.id = r.from_id "
+        "WHERE " +
+        subtree_where("r.to_path");
+    if (external_only) sql += " AND NOT (" + subtree_where("n.path") + ")";
+    auto q = c->query(sql);
+    bind_range(*q, repo::subtree_range(root));
+    Reference ref;
+    std::uint64_t visited = 0;
+    while (q->step()) {
+        ref.from_path.assign(q->text(0));
+        ref.property.assign(q->text(1));
+        ref.to_path.assign(q->text(2));
+        ++visited;
+        if (!visit(ref)) break;
+    }
+    return visited;
+}
+
+std::unique_ptr<BinaryReader> SqliteRepository::read_binary(std::string_view asset_path) const {
+    repo::require_valid_path(asset_path, "asset path");
+    std::optional<BinaryInfo> info;
+    {
+        auto c = lease();
+        auto q = c->query("SELECT blob_sha, blob_size, mime FROM nodes WHERE path = ?1");
+        q->bind(1, asset_path);
+        if (!q->step() || q->is_null(0)) return nullptr;
+        info = BinaryInfo{q->string(0), static_cast<std::uint64_t>(q->int64(1)), q->string(2)};
+    }
+    return blobs_.open(*info);
+}
+
+std::unique_ptr<BinaryWriter> SqliteRepository::write_binary() { return blobs_.begin_write(); }
+
+std::unique_ptr<Session> SqliteRepository::open_session(const SessionOptions& options) {
+    return std::make_unique<SqliteSession>(shared_from_this(), lease(), options);
+}
+
+std::vector<LiveRelationship> SqliteRepository::live_relationships(
+    std::string_view blueprint) const {
+    if (!blueprint.empty()) repo::require_valid_path(blueprint, "blueprint");
+    auto c = lease();
+    auto q = c->query(
+        std::string("SELECT ") + kRelationshipColumns + " FROM live_relationships" +
+        (blueprint.empty() ? " ORDER BY live_copy" : " WHERE blueprint = ?1 ORDER BY live_copy"));
+    if (!blueprint.empty()) q->bind(1, blueprint);
+    std::vector<LiveRelationship> out;
+    while (q->step()) out.push_back(read_relationship(*q));
+    return out;
+}
+
+std::optional<LiveRelationship> SqliteRepository::live_relationship_of(
+    std::string_view live_copy_path) const {
+    repo::require_valid_path(live_copy_path, "live copy path");
+    auto c = lease();
+    // The node itself, then each ancestor; a shallow relationship governs only
+    // its own root.
+    for (std::string_view p = live_copy_path; p != "/"; p = repo::parent_path(p)) {
+        auto q = c->query(std::string("SELECT ") + kRelationshipColumns +
+                          " FROM live_relationships WHERE live_copy = ?1");
+        q->bind(1, p);
+        if (!q->step()) continue;
+        auto r = read_relationship(*q);
+        if (p == live_copy_path || r.deep) return r;
+    }
+    return std::nullopt;
+}
+
+InheritanceCancel SqliteRepository::inheritance_cancel(std::string_view path) const {
+    repo::require_valid_path(path);
+    auto c = lease();
+    auto q = c->query(
+        "SELECT i.page, i.children, i.properties FROM inheritance_cancel i "
+        "JOIN nodes n ON n.id = i.node_id WHERE n.path = ?1");
+    q->bind(1, path);
+    InheritanceCancel cancel;
+    if (q->step()) {
+        cancel.page = q->int64(0) != 0;
+        cancel.children = q->int64(1) != 0;
+        cancel.properties = repo::unpack_strings(q->blob(2));
+    }
+    return cancel;
+}
+
+std::optional<std::string> SqliteRepository::checkpoint(std::string_view name) const {
+    auto c = lease();
+    auto q = c->query("SELECT value FROM checkpoints WHERE name = ?1");
+    q->bind(1, name);
+    if (!q->step()) return std::nullopt;
+    return q->string(0);
+}
+
+BlobGcStats SqliteRepository::collect_garbage(std::chrono::seconds grace) {
+    BlobGcStats stats;
+    auto cutoff = fs::file_time_type::clock::now() - grace;
+    auto c = lease();
+    blobs_.for_each([&](const std::string& sha, std::uint64_t size, fs::file_time_type mtime) {
+        ++stats.binaries_seen;
+        if (mtime >= cutoff) return;
+        {
+            auto q = c->query("SELECT 1 FROM nodes WHERE blob_sha = ?1 LIMIT 1");
+            q->bind(1, sha);
+            if (q->step()) return;
+        }
+        // remove_if_older looks at the mtime again: a writer or a session that
+        // took the binary since the scan has refreshed it.
+        if (blobs_.remove_if_older(sha, cutoff)) {
+            ++stats.binaries_removed;
+            stats.bytes_removed += size;
+        }
+    });
+    stats.temporaries_removed = blobs_.remove_stale_temporaries(cutoff);
+    return stats;
+}
+
+}  // namespace wharf::host
