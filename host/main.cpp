@@ -1,6 +1,11 @@
 // wharfd: the Wharf host. Loads configs/wharf.yaml, starts the subsystems and
 // the plugins, and runs until SIGTERM or SIGINT, then stops plugins in reverse
-// start order and exits 0.
+// start order, then the job engine, and exits 0.
+//
+// Order: registry -> ConfigAdmin (queues become services) -> job store and
+// engine (crash recovery, wharf.JobManager registered, purge scheduled) ->
+// plugins. Plugins therefore find the JobManager when they start, and the
+// engine outlives every consumer it runs.
 #include <signal.h>
 
 #include <cstring>
@@ -12,6 +17,8 @@
 #include "base/log.hpp"
 #include "config/config_admin.hpp"
 #include "config/host_settings.hpp"
+#include "jobs/job_engine.hpp"
+#include "jobs/sqlite_job_store.hpp"
 #include "modules/plugin_manager.hpp"
 #include "modules/service_registry.hpp"
 #include "wharf/version.hpp"
@@ -83,6 +90,37 @@ int main(int argc, char** argv) {
                 return std::nullopt;
             });
 
+        // Jobs: the store is the truth (data_dir/jobs.db); the engine recovers
+        // what was active when the host last ended before it runs anything.
+        wharf::host::SqliteJobStoreOptions store_options;
+        store_options.path = settings.data_dir / "jobs.db";
+        wharf::host::SqliteJobStore job_store(store_options);
+        job_store.migrate();
+        wharf::host::JobEngineOptions engine_options;
+        engine_options.drain_timeout = settings.drain_timeout;
+        wharf::host::JobEngine jobs(registry, job_store, engine_options);
+        jobs.start();
+        auto purge_from = [](const boost::property_tree::ptree& v) {
+            wharf::host::PurgeSettings p;
+            p.enabled = v.get<bool>("enabled", true);
+            p.schedule = v.get<std::string>("schedule", p.schedule);
+            p.threshold_days = v.get<std::int64_t>("threshold_days", p.threshold_days);
+            p.max_jobs = v.get<std::int64_t>("max_jobs", p.max_jobs);
+            return p;
+        };
+        jobs.set_purge(purge_from(config.current("purge")));
+        auto purge_subscription = config.subscribe(
+            "purge",
+            [&](const std::string&, const std::optional<boost::property_tree::ptree>& v)
+                -> wharf::ConfigVerdict {
+                try {
+                    jobs.set_purge(purge_from(v ? *v : config.current("purge")));
+                } catch (const std::exception& e) {
+                    return std::string("purge job not rescheduled: ") + e.what();
+                }
+                return std::nullopt;
+            });
+
         wharf::host::PluginManagerOptions plugin_options;
         plugin_options.config_source = &config;
         plugin_options.plugins_dir = settings.plugins_dir;
@@ -98,6 +136,7 @@ int main(int argc, char** argv) {
         sigwait(&stop_signals, &sig);
         log->info("wharfd stopping signal={}", strsignal(sig));
         plugins.stop_all();
+        jobs.stop();
     } catch (const std::exception& e) {
         log->error("wharfd cannot start: {}", e.what());
         return 1;

@@ -20,6 +20,11 @@
 //   request_stop      queued | scheduled | failed -> stopped; active -> flag set
 //   requeue_active    active -> queued with retry+1 | given_up | stopped (if the
 //                     stop flag was set): crash recovery on start
+//   exchange          finishes runs and claims new ones in one transaction (the
+//                     dispatcher's hot path; a `requeued` outcome puts an active
+//                     job back to queued without counting a retry)
+//   move_waiting      queued | scheduled | failed jobs of one queue and topic
+//                     move to another queue (a queue was removed or changed)
 //   remove            refused for queued and active jobs
 //   purge             only final jobs (finished time set)
 //
@@ -80,6 +85,9 @@ enum class JobOutcome {
     failed,   ///< retry if retries are left, else given_up
     error,    ///< permanent
     stopped,  ///< ended after a stop request
+    /// Put back to queued without counting a retry: the run was interrupted by
+    /// the host (plugin upgrade drained, shutdown), not by the job's own fault.
+    requeued,
 };
 
 struct JobCompletion {
@@ -88,6 +96,40 @@ struct JobCompletion {
     std::string message;
     /// For failed: when the retry becomes due (failed -> queued by due_scheduled).
     JobTimePoint retry_at{};
+    /// For succeeded: delete the job instead of keeping it in the history
+    /// (its queue has keep_jobs off).
+    bool discard = false;
+};
+
+/// What one finished run turned into.
+struct FinishedRun {
+    JobId id = 0;
+    /// False when the job was not active any more (deleted, or finished by
+    /// someone else); `state` is then meaningless.
+    bool applied = false;
+    JobState state = JobState::succeeded;  ///< the state it is in now
+    std::int32_t retry_count = 0;
+    bool discarded = false;  ///< deleted because its queue keeps no successes
+};
+
+/// The dispatcher's batch: runs that ended and the claims for the slots they
+/// (and any others) freed, committed as one transaction.
+struct ExchangeRequest {
+    std::vector<JobCompletion> completions;
+    std::vector<ClaimRequest> claims;  ///< taken in this order
+};
+
+struct ExchangeResult {
+    std::vector<FinishedRun> finished;        ///< one per completion, same order
+    std::vector<std::vector<Job>> claimed;    ///< one list per claim, same order
+};
+
+/// Waiting work of one queue and topic (queued, scheduled or failed jobs).
+struct WaitingGroup {
+    std::string queue;
+    std::string topic;
+    std::int64_t queued = 0;
+    std::int64_t later = 0;  ///< scheduled or failed (waiting for a time)
 };
 
 /// One stored log line.
@@ -148,6 +190,22 @@ public:
 
     /// Moves up to `limit` queued jobs to active and returns them.
     virtual std::vector<Job> claim_next(const ClaimRequest& request) = 0;
+
+    /// Applies completions, then claims, in one transaction. A completion for a
+    /// job that is not active is reported as not applied (no error), so one
+    /// stale completion never fails the batch.
+    virtual ExchangeResult exchange(const ExchangeRequest& request) = 0;
+
+    /// Queued, scheduled and failed jobs grouped by queue and topic.
+    virtual std::vector<WaitingGroup> waiting_groups() const = 0;
+
+    /// Moves the waiting (queued, scheduled, failed) jobs of `topic` in queue
+    /// `from` to queue `to`; returns how many moved.
+    virtual std::size_t move_waiting(const std::string& from, const std::string& topic,
+                                     const std::string& to) = 0;
+
+    /// The scheduled (cron) job registered under `schedule_name`, if any.
+    virtual std::optional<Job> find_schedule(const std::string& schedule_name) const = 0;
 
     /// Ends the run of an active job. std::nullopt if there is no such job;
     /// Error(conflict) if it is not active.

@@ -170,6 +170,13 @@ CREATE TABLE job_checkpoints (
     PRIMARY KEY (job_id, key)
 ) WITHOUT ROWID;
 )sql",
+    // 2: cheaper dispatch. Every claim and finish moved a row between two
+    // (state, ...) indexes; claims now read a partial index that holds only
+    // queued jobs, so a run's two state changes touch one full index less.
+    R"sql(
+DROP INDEX jobs_by_queue_state;
+CREATE INDEX jobs_waiting ON jobs(queue, id) WHERE state = 'queued';
+)sql",
 };
 
 constexpr const char* kJobColumns =
@@ -344,7 +351,7 @@ public:
 
     std::int64_t now_us() const { return to_micros(options_.clock()); }
 
-    // Runs `fn` on the writer thread inside the next group transaction and
+    // Runs `fn` inside the next group transaction (on whichever thread commits it) and
     // returns its result once that transaction has committed.
     template <class F>
     auto write(F fn) -> std::invoke_result_t<F, Connection&> {
@@ -377,33 +384,64 @@ public:
             if (stopping_) throw Error(ErrorCode::internal, "job store is closing");
             pending_.push_back(std::move(op));
         }
-        submitted_.fetch_add(1, std::memory_order_release);
-        submitted_.notify_one();
+        // Leader/follower group commit: a caller that finds no commit running
+        // commits the pending batch on its own thread (no hand-off to the
+        // writer thread, the common case when idle); otherwise its operation
+        // joins the batch after the running one, committed by whoever leads.
+        std::unique_lock leader(leader_mutex_, std::try_to_lock);
+        if (leader.owns_lock()) {
+            while (!state->done.load(std::memory_order_acquire) && commit_pending()) {
+            }
+            leader.unlock();
+        }
+        bool left;
+        {
+            std::lock_guard lock(mutex_);
+            left = !pending_.empty();
+        }
+        if (left || !state->done.load(std::memory_order_acquire)) {
+            submitted_.fetch_add(1, std::memory_order_release);
+            submitted_.notify_one();
+        }
         return state->wait();
     }
 
-    void writer_loop() {
+    // Commits one batch of pending operations. REQUIRES: leader_mutex_ held.
+    // Returns false when nothing was pending.
+    bool commit_pending() {
         std::vector<PendingWrite> batch;
+        {
+            std::lock_guard lock(mutex_);
+            std::size_t n = std::min(pending_.size(), std::max<std::size_t>(1, options_.max_batch));
+            batch.reserve(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                batch.push_back(std::move(pending_.front()));
+                pending_.pop_front();
+            }
+        }
+        if (batch.empty()) return false;
+        commit_batch(batch);
+        return true;
+    }
+
+    // The fallback leader: commits what callers left pending because another
+    // commit was running when they arrived.
+    void writer_loop() {
         while (true) {
             // Read the counter before looking at the queue: a submission after
             // the look changes it, so the wait below cannot miss it.
             std::uint64_t seen = submitted_.load(std::memory_order_acquire);
+            bool committed;
+            {
+                std::lock_guard leader(leader_mutex_);
+                committed = commit_pending();
+            }
+            if (committed) continue;
             {
                 std::lock_guard lock(mutex_);
-                std::size_t n =
-                    std::min(pending_.size(), std::max<std::size_t>(1, options_.max_batch));
-                batch.clear();
-                for (std::size_t i = 0; i < n; ++i) {
-                    batch.push_back(std::move(pending_.front()));
-                    pending_.pop_front();
-                }
-                if (batch.empty() && stopping_) return;
+                if (pending_.empty() && stopping_) return;
             }
-            if (batch.empty()) {
-                submitted_.wait(seen, std::memory_order_acquire);
-                continue;
-            }
-            commit_batch(batch);
+            submitted_.wait(seen, std::memory_order_acquire);
         }
     }
 
@@ -528,8 +566,104 @@ public:
         }
     }
 
+    // Moves up to request.limit queued jobs to active (oldest first).
+    std::vector<Job> claim(Connection& c, const ClaimRequest& request, std::int64_t now) {
+        if (request.now != JobTimePoint{}) now = to_micros(request.now);
+        std::string sql =
+            "UPDATE jobs SET state='active', started_at=?, heartbeat_at=?, claimed_by=?, "
+            "progress_done=0, progress_total=0, eta_at=NULL, stop_requested=0 "
+            "WHERE id IN (SELECT id FROM jobs WHERE state='queued'";
+        if (!request.queues.empty())
+            sql += " AND queue IN (" + placeholders(request.queues.size()) + ")";
+        if (!request.topics.empty())
+            sql += " AND topic IN (" + placeholders(request.topics.size()) + ")";
+        sql += std::string(" ORDER BY id LIMIT ?) RETURNING ") + kJobColumns;
+        auto& s = c.statement(sql);
+        StatementScope scope(s);
+        int i = 1;
+        s.bind(i++, now);
+        s.bind(i++, now);
+        s.bind(i++, request.worker);
+        for (const auto& q : request.queues) s.bind(i++, q);
+        for (const auto& t : request.topics) s.bind(i++, t);
+        s.bind(i++, static_cast<std::int64_t>(request.limit));
+        std::vector<Job> jobs;
+        while (s.executeStep()) jobs.push_back(read_job(s));
+        // RETURNING gives no order guarantee; callers rely on oldest first.
+        std::sort(jobs.begin(), jobs.end(),
+                  [](const Job& a, const Job& b) { return a.id < b.id; });
+        return jobs;
+    }
+
+    // Ends one run with a single UPDATE that decides the next state in SQL
+    // (retry or give up) and returns what it chose, so the row is never read
+    // twice on the hot path.
+    FinishedRun finish_run(Connection& c, const JobCompletion& done, std::int64_t now) {
+        FinishedRun run;
+        run.id = done.id;
+        SQLite::Statement* u = nullptr;
+        switch (done.outcome) {
+            case JobOutcome::succeeded:
+            case JobOutcome::error:
+            case JobOutcome::stopped: {
+                u = &c.statement(
+                    "UPDATE jobs SET state=?, result_message=?, finished_at=?, eta_at=NULL, "
+                    "claimed_by=NULL WHERE id=? AND state='active' RETURNING state, retry_count");
+                const char* next = done.outcome == JobOutcome::succeeded ? "succeeded"
+                                   : done.outcome == JobOutcome::error   ? "error"
+                                                                         : "stopped";
+                u->bindNoCopy(1, next);
+                u->bind(2, done.message);
+                u->bind(3, now);
+                u->bind(4, done.id);
+                break;
+            }
+            case JobOutcome::failed:
+                u = &c.statement(
+                    "UPDATE jobs SET "
+                    "state=CASE WHEN max_retries<0 OR retry_count<max_retries "
+                    "THEN 'failed' ELSE 'given_up' END, "
+                    "finished_at=CASE WHEN max_retries<0 OR retry_count<max_retries "
+                    "THEN NULL ELSE ?1 END, "
+                    "scheduled_at=CASE WHEN max_retries<0 OR retry_count<max_retries "
+                    "THEN ?2 ELSE NULL END, "
+                    "retry_count=CASE WHEN max_retries<0 OR retry_count<max_retries "
+                    "THEN retry_count+1 ELSE retry_count END, "
+                    "result_message=?3, eta_at=NULL, claimed_by=NULL "
+                    "WHERE id=?4 AND state='active' RETURNING state, retry_count");
+                u->bind(1, now);
+                u->bind(2, to_micros(done.retry_at));
+                u->bind(3, done.message);
+                u->bind(4, done.id);
+                break;
+            case JobOutcome::requeued:
+                u = &c.statement(
+                    "UPDATE jobs SET state='queued', queued_at=?, result_message=?, eta_at=NULL, "
+                    "claimed_by=NULL, stop_requested=0 WHERE id=? AND state='active' "
+                    "RETURNING state, retry_count");
+                u->bind(1, now);
+                u->bind(2, done.message);
+                u->bind(3, done.id);
+                break;
+        }
+        {
+            StatementScope scope(*u);
+            if (u->executeStep()) {
+                run.applied = true;
+                run.state = state_from_text(u->getColumn(0).getString());
+                run.retry_count = u->getColumn(1).getInt();
+            }
+        }
+        if (run.applied && done.discard && run.state == JobState::succeeded) {
+            delete_job_rows(c, done.id);
+            run.discarded = true;
+        }
+        return run;
+    }
+
     std::unique_ptr<Connection> writer_connection_;
     std::thread writer_;
+    std::mutex leader_mutex_;  // held by whoever commits (a caller or the writer thread)
     std::mutex mutex_;
     std::atomic<std::uint64_t> submitted_{0};  // bumped after every submission
     std::deque<PendingWrite> pending_;
@@ -604,7 +738,7 @@ Job SqliteJobStore::insert(const NewJob& job) {
     if (!job.schedule_name.empty() && job.cron.empty()) {
         throw Error(ErrorCode::invalid_argument, "a schedule name needs a cron expression");
     }
-    // Serialise and parse in the caller's thread: the writer thread only writes.
+    // Serialise and parse before the write: the commit runs as short as it can.
     std::string payload = payload_to_text(job.payload);
     std::optional<JobTimePoint> first_run = job.scheduled_at;
     if (!job.cron.empty()) {
@@ -672,93 +806,79 @@ Job SqliteJobStore::insert(const NewJob& job) {
 
 std::vector<Job> SqliteJobStore::claim_next(const ClaimRequest& request) {
     if (request.limit == 0) return {};
-    std::string sql =
-        "UPDATE jobs SET state='active', started_at=?, heartbeat_at=?, claimed_by=?, "
-        "progress_done=0, progress_total=0, eta_at=NULL, stop_requested=0 "
-        "WHERE id IN (SELECT id FROM jobs WHERE state='queued'";
-    if (!request.queues.empty())
-        sql += " AND queue IN (" + placeholders(request.queues.size()) + ")";
-    if (!request.topics.empty())
-        sql += " AND topic IN (" + placeholders(request.topics.size()) + ")";
-    sql += std::string(" ORDER BY id LIMIT ?) RETURNING ") + kJobColumns;
-    auto claimed = impl_->write([this, &request, &sql](Connection& c) {
-        std::int64_t now = request.now == JobTimePoint{} ? impl_->now_us() : to_micros(request.now);
-        auto& s = c.statement(sql);
-        StatementScope scope(s);
-        int i = 1;
-        s.bind(i++, now);
-        s.bind(i++, now);
-        s.bind(i++, request.worker);
-        for (const auto& q : request.queues) s.bind(i++, q);
-        for (const auto& t : request.topics) s.bind(i++, t);
-        s.bind(i++, static_cast<std::int64_t>(request.limit));
-        std::vector<Job> jobs;
-        while (s.executeStep()) jobs.push_back(read_job(s));
-        return jobs;
+    auto claimed = impl_->write([this, &request](Connection& c) {
+        return impl_->claim(c, request, impl_->now_us());
     });
-    std::sort(claimed.begin(), claimed.end(),
-              [](const Job& a, const Job& b) { return a.id < b.id; });
     return claimed;
 }
 
 std::optional<Job> SqliteJobStore::finish(const JobCompletion& done) {
     return impl_->write([this, &done](Connection& c) -> std::optional<Job> {
-        auto& q = c.statement("SELECT state, retry_count, max_retries FROM jobs WHERE id=?");
-        q.bind(1, done.id);
-        if (!q.executeStep()) {
-            q.tryReset();
-            return std::nullopt;
-        }
-        std::string state = q.getColumn(0).getString();
-        int retry_count = q.getColumn(1).getInt();
-        int max_retries = q.getColumn(2).getInt();
-        q.tryReset();
-        if (state != "active") {
-            throw Error(ErrorCode::conflict, "job " + std::to_string(done.id) + " is " + state +
+        FinishedRun run = impl_->finish_run(c, done, impl_->now_us());
+        if (!run.applied) {
+            auto state = impl_->load_state(c, done.id);
+            if (!state) return std::nullopt;
+            throw Error(ErrorCode::conflict, "job " + std::to_string(done.id) + " is " + *state +
                                                  ", not active: it cannot finish");
         }
-        std::int64_t now = impl_->now_us();
-        JobState next = JobState::succeeded;
-        std::optional<std::int64_t> retry_at;
-        switch (done.outcome) {
-            case JobOutcome::succeeded:
-                next = JobState::succeeded;
-                break;
-            case JobOutcome::error:
-                next = JobState::error;
-                break;
-            case JobOutcome::stopped:
-                next = JobState::stopped;
-                break;
-            case JobOutcome::failed:
-                if (max_retries < 0 || retry_count < max_retries) {
-                    next = JobState::failed;
-                    ++retry_count;
-                    retry_at = to_micros(done.retry_at);
-                } else {
-                    next = JobState::given_up;
-                }
-                break;
-        }
-        auto& u = c.statement(
-            "UPDATE jobs SET state=?, retry_count=?, result_message=?, finished_at=?, "
-            "scheduled_at=?, eta_at=NULL WHERE id=?");
-        u.bindNoCopy(1, state_name(next));
-        u.bind(2, retry_count);
-        u.bind(3, done.message);
-        if (is_final(next)) {
-            u.bind(4, now);
-        } else {
-            u.bind(4);
-        }
-        if (retry_at) {
-            u.bind(5, *retry_at);
-        } else {
-            u.bind(5);
-        }
-        u.bind(6, done.id);
-        u.exec();
+        if (run.discarded) return std::nullopt;
         return impl_->load(c, done.id);
+    });
+}
+
+ExchangeResult SqliteJobStore::exchange(const ExchangeRequest& request) {
+    if (request.completions.empty() && request.claims.empty()) return {};
+    return impl_->write([this, &request](Connection& c) {
+        std::int64_t now = impl_->now_us();
+        ExchangeResult result;
+        result.finished.reserve(request.completions.size());
+        for (const auto& done : request.completions)
+            result.finished.push_back(impl_->finish_run(c, done, now));
+        result.claimed.reserve(request.claims.size());
+        for (const auto& claim : request.claims) {
+            result.claimed.push_back(claim.limit == 0 ? std::vector<Job>{}
+                                                      : impl_->claim(c, claim, now));
+        }
+        return result;
+    });
+}
+
+std::vector<WaitingGroup> SqliteJobStore::waiting_groups() const {
+    return impl_->read([](Connection& c) {
+        auto& s = c.statement(
+            "SELECT queue, topic, SUM(state='queued'), SUM(state!='queued') FROM jobs "
+            "WHERE state IN ('queued', 'scheduled', 'failed') GROUP BY queue, topic");
+        StatementScope scope(s);
+        std::vector<WaitingGroup> groups;
+        while (s.executeStep()) {
+            groups.push_back({s.getColumn(0).getString(), s.getColumn(1).getString(),
+                              s.getColumn(2).getInt64(), s.getColumn(3).getInt64()});
+        }
+        return groups;
+    });
+}
+
+std::size_t SqliteJobStore::move_waiting(const std::string& from, const std::string& topic,
+                                         const std::string& to) {
+    return impl_->write([&](Connection& c) {
+        auto& u = c.statement(
+            "UPDATE jobs SET queue=? WHERE queue=? AND topic=? "
+            "AND state IN ('queued', 'scheduled', 'failed')");
+        u.bind(1, to);
+        u.bind(2, from);
+        u.bind(3, topic);
+        return static_cast<std::size_t>(u.exec());
+    });
+}
+
+std::optional<Job> SqliteJobStore::find_schedule(const std::string& schedule_name) const {
+    return impl_->read([&](Connection& c) -> std::optional<Job> {
+        auto& s = c.statement(std::string("SELECT ") + kJobColumns +
+                              " FROM jobs WHERE schedule_name=? AND state='scheduled'");
+        StatementScope scope(s);
+        s.bind(1, schedule_name);
+        if (!s.executeStep()) return std::nullopt;
+        return read_job(s);
     });
 }
 

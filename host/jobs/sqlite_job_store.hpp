@@ -1,11 +1,14 @@
 #pragma once
 // SqliteJobStore: the embedded JobStore, one SQLite file in WAL mode.
 //
-// Writes go through one writer thread that owns the only write connection.
-// Callers enqueue an operation and block until the transaction that contains
-// it has committed: operations that arrive while a transaction is running are
-// taken together into the next one (group commit), each inside its own
-// savepoint, so one operation's failure does not undo the others. This makes
+// Writes go through one write connection. Callers enqueue an operation and
+// block until the transaction that contains it has committed: operations that
+// arrive while a transaction is running are taken together into the next one
+// (group commit), each inside its own savepoint, so one operation's failure
+// does not undo the others. Whoever finds no commit running leads: a caller
+// commits the pending batch on its own thread (no thread hand-off when the
+// store is idle); a writer thread commits what is left when callers arrive
+// during a running commit. This makes
 // concurrent claims and completions cost one commit per batch instead of one
 // per call, and serialises all writers (claims are exclusive by construction).
 // Reads use a small pool of read connections and see every committed write
@@ -61,6 +64,11 @@ public:
 
     Job insert(const NewJob& job) override;
     std::vector<Job> claim_next(const ClaimRequest& request) override;
+    ExchangeResult exchange(const ExchangeRequest& request) override;
+    std::vector<WaitingGroup> waiting_groups() const override;
+    std::size_t move_waiting(const std::string& from, const std::string& topic,
+                             const std::string& to) override;
+    std::optional<Job> find_schedule(const std::string& schedule_name) const override;
     std::optional<Job> finish(const JobCompletion& completion) override;
     std::vector<Job> requeue_active(const std::string& worker = {}) override;
     std::vector<Job> due_scheduled(JobTimePoint now) override;
@@ -87,7 +95,7 @@ public:
     WriterCounters writer_counters() const;
 
     /// The schema version this build creates.
-    static constexpr int kSchemaVersion = 1;
+    static constexpr int kSchemaVersion = 2;
 
 private:
     class Impl;

@@ -1,16 +1,22 @@
-// bench_jobs: the job store alone against the raw SQLite floor.
+// bench_jobs: the real job engine (dispatcher, workers, SqliteJobStore with
+// group commit) against the raw SQLite floor, measured in the same run.
 //
-// For N no-op jobs it measures, with the real SqliteJobStore (WAL, synchronous
-// NORMAL, group commit):
-//   enqueue   - insert N jobs from C threads, each call durable on return
-//   drain     - C threads loop claim_next(1) + finish(succeeded) until empty
-// at concurrency C = 1 and 2, and in the same run the floor: the plain SQLite
-// C API doing insert -> mark active -> mark done per job, one transaction per
-// state change, same journal and sync mode. Results are medians over the runs,
-// printed as a Markdown table with ratios to the floor (a ratio holds on a
-// noisy machine better than a rate does).
+// For N no-op jobs:
+//   enqueue   - JobEngine::enqueue from C threads (each job durable on return)
+//   drain     - the engine runs N queued no-op jobs on a queue with
+//               max_parallel = C, until the last end is committed
+//   latency   - enqueue -> consumer start, one job at a time on an idle engine
+// and the floor: the plain SQLite C API doing insert -> mark active -> mark
+// done per job, one transaction per state change, same journal and sync mode.
+// Then, on a history of H finished jobs (bulk-loaded): the time of a list page
+// (first page, deep page, filtered), and a purge of the whole history while
+// the engine dispatches probe jobs: the longest enqueue -> start wait during
+// the purge shows how long dispatch was blocked.
 //
-// Usage: bench_jobs [jobs=20000] [runs=3]
+// Results are medians over the runs, printed as Markdown tables with ratios to
+// the floor (a ratio holds on a noisy machine better than a rate does).
+//
+// Usage: bench_jobs [jobs=20000] [runs=3] [history=1000000]
 
 #include <sqlite3.h>
 #include <unistd.h>
@@ -20,17 +26,20 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/log.hpp"
+#include "jobs/job_engine.hpp"
 #include "jobs/sqlite_job_store.hpp"
+#include "modules/service_registry.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-using wharf::host::SqliteJobStore;
+using namespace wharf::host;
 
 namespace {
 
@@ -63,56 +72,129 @@ double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-struct StoreRun {
-    double enqueue_per_s;
-    double drain_per_s;
-    double lifecycle_per_s;  // N / (enqueue time + drain time)
-    double ops_per_commit;   // during the drain
+double percentile(std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+// A queue registered by hand (wharfd gets them from ConfigAdmin).
+class BenchQueue final : public wharf::Queue {
+public:
+    explicit BenchQueue(unsigned max_parallel) {
+        auto s = std::make_shared<wharf::QueueSettings>();
+        s->name = "bench";
+        s->topics = {"bench/*"};
+        s->max_parallel = max_parallel;
+        settings_ = s;
+    }
+    const std::string& name() const override { return settings_->name; }
+    std::shared_ptr<const wharf::QueueSettings> settings() const override { return settings_; }
+    bool matches(std::string_view t) const override { return wharf::queue_topic_matches("bench/*", t); }
+
+private:
+    std::shared_ptr<const wharf::QueueSettings> settings_;
 };
 
-StoreRun run_store(int jobs, int concurrency) {
-    TempDir dir("store");
-    wharf::host::SqliteJobStoreOptions options;
-    options.path = dir.path() / "jobs.db";
-    SqliteJobStore store(options);
-    store.migrate();
+// Records when each job started (steady clock), by payload-free job id.
+class NoopConsumer final : public wharf::JobConsumer {
+public:
+    wharf::JobResult process(wharf::JobContext& context) override {
+        last_id = context.job().id;
+        last_start = Clock::now().time_since_epoch().count();
+        started.fetch_add(1, std::memory_order_release);
+        return wharf::JobResult::succeeded();
+    }
+    std::atomic<std::uint64_t> started{0};
+    std::atomic<wharf::JobId> last_id{0};
+    std::atomic<Clock::rep> last_start{0};
+};
 
-    auto run_threads = [&](auto body) {
-        std::vector<std::thread> threads;
-        for (int t = 0; t < concurrency; ++t) threads.emplace_back(body, t);
-        for (auto& t : threads) t.join();
-    };
+struct Engine {
+    ServiceRegistryImpl registry;
+    std::unique_ptr<SqliteJobStore> store;
+    std::unique_ptr<JobEngine> engine;
+    std::shared_ptr<NoopConsumer> consumer = std::make_shared<NoopConsumer>();
+    std::shared_ptr<wharf::ServiceRegistration> consumer_registration;
 
+    Engine(const fs::path& db, unsigned max_parallel) {
+        SqliteJobStoreOptions o;
+        o.path = db;
+        store = std::make_unique<SqliteJobStore>(o);
+        store->migrate();
+        engine = std::make_unique<JobEngine>(registry, *store);
+        engine->start();
+        registry.register_service(Owner{"bench", 0}, nullptr, wharf::interfaces::kQueue,
+                                  std::make_shared<BenchQueue>(max_parallel), {}, 0);
+    }
+    ~Engine() { engine->stop(); }
+
+    void add_consumer() {
+        wharf::Properties props;
+        boost::property_tree::ptree topics;
+        topics.push_back({"", boost::property_tree::ptree("bench/noop")});
+        props.add_child(wharf::JobConsumer::kTopicsProperty, topics);
+        consumer_registration = registry.register_service(
+            Owner{"bench", 0}, nullptr, wharf::interfaces::kJobConsumer, consumer, props, 0);
+    }
+
+    void wait_ended(std::uint64_t n) const {
+        while (engine->counters().ended < n) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+};
+
+struct EngineRun {
+    double enqueue_per_s;
+    double drain_per_s;
+    double jobs_per_exchange;
+};
+
+EngineRun run_engine(int jobs, int concurrency) {
+    TempDir dir("engine");
+    Engine e(dir.path() / "jobs.db", static_cast<unsigned>(concurrency));
     auto start = Clock::now();
-    run_threads([&](int t) {
-        wharf::host::NewJob job;
-        job.topic = "bench/noop";
-        job.queue = "bench";
-        for (int i = t; i < jobs; i += concurrency) store.insert(job);
-    });
+    std::vector<std::thread> threads;
+    for (int t = 0; t < concurrency; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = t; i < jobs; i += concurrency) e.engine->enqueue("bench/noop", {});
+        });
+    }
+    for (auto& t : threads) t.join();
     double enqueue_s = seconds_since(start);
-
-    auto before = store.writer_counters();
-    std::atomic<int> finished{0};
+    auto before = e.engine->counters();
     start = Clock::now();
-    run_threads([&](int t) {
-        wharf::host::ClaimRequest request;
-        request.queues = {"bench"};
-        request.limit = 1;
-        request.worker = "bench-" + std::to_string(t);
-        while (true) {
-            auto claimed = store.claim_next(request);
-            if (claimed.empty()) return;
-            store.finish({claimed.front().id, wharf::host::JobOutcome::succeeded, {}, {}});
-            ++finished;
-        }
-    });
+    e.add_consumer();
+    e.wait_ended(static_cast<std::uint64_t>(jobs));
     double drain_s = seconds_since(start);
-    auto after = store.writer_counters();
-    if (finished != jobs) throw std::runtime_error("drain lost jobs");
-    return {jobs / enqueue_s, jobs / drain_s, jobs / (enqueue_s + drain_s),
-            double(after.operations - before.operations) /
-                double(std::max<std::uint64_t>(1, after.transactions - before.transactions))};
+    auto after = e.engine->counters();
+    if (e.consumer->started != static_cast<std::uint64_t>(jobs))
+        throw std::runtime_error("drain ran a job twice or lost one");
+    return {jobs / enqueue_s, jobs / drain_s,
+            double(jobs) / double(std::max<std::uint64_t>(1, after.exchanges - before.exchanges))};
+}
+
+struct Latency {
+    double p50_ms, p99_ms, after_return_p50_ms;
+};
+
+// Enqueue -> start, one job at a time, the engine idle in between.
+Latency run_latency(int samples) {
+    TempDir dir("latency");
+    Engine e(dir.path() / "jobs.db", 2);
+    e.add_consumer();
+    std::vector<double> total, after_return;
+    for (int i = 0; i < samples; ++i) {
+        auto before = e.consumer->started.load();
+        auto t0 = Clock::now();
+        e.engine->enqueue("bench/noop", {});
+        auto t1 = Clock::now();
+        while (e.consumer->started.load(std::memory_order_acquire) == before) {
+        }
+        auto started = Clock::time_point(Clock::duration(e.consumer->last_start.load()));
+        total.push_back(std::chrono::duration<double, std::milli>(started - t0).count());
+        after_return.push_back(std::chrono::duration<double, std::milli>(started - t1).count());
+        e.wait_ended(static_cast<std::uint64_t>(i + 1));
+    }
+    return {percentile(total, 0.5), percentile(total, 0.99), percentile(after_return, 0.5)};
 }
 
 void check(int rc, sqlite3* db, const char* what) {
@@ -185,15 +267,132 @@ FloorRun run_floor(int jobs) {
     return {jobs / insert_s, jobs / drain_s, jobs / (insert_s + drain_s)};
 }
 
+// Writes `count` finished jobs straight into a migrated store file, in one
+// transaction (loading a history is not what is measured).
+void load_history(const fs::path& db_path, long count) {
+    sqlite3* db = nullptr;
+    check(sqlite3_open(db_path.c_str(), &db), db, "open");
+    check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; BEGIN", nullptr, nullptr, nullptr), db,
+          "begin");
+    sqlite3_stmt* s = nullptr;
+    check(sqlite3_prepare_v2(
+              db,
+              "INSERT INTO jobs (topic, queue, state, payload, submitted_by, created_at, "
+              "queued_at, started_at, finished_at, max_retries, result_message) "
+              "VALUES (?, 'bench', ?, '{\"path\":\"/content/dam/x\"}', 'alice', ?, ?, ?, ?, 10, "
+              "'done')",
+              -1, &s, nullptr),
+          db, "prepare");
+    std::int64_t t = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count() -
+                     std::int64_t(30) * 86400 * 1000000;
+    const char* topics[] = {"bench/noop", "bench/move", "bench/delete"};
+    for (long i = 0; i < count; ++i) {
+        std::int64_t at = t + i * 1000;
+        sqlite3_bind_text(s, 1, topics[i % 3], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, i % 50 == 0 ? "error" : "succeeded", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, at);
+        sqlite3_bind_int64(s, 4, at);
+        sqlite3_bind_int64(s, 5, at + 100);
+        sqlite3_bind_int64(s, 6, at + 500);
+        check(sqlite3_step(s), db, "insert");
+        sqlite3_reset(s);
+    }
+    sqlite3_finalize(s);
+    check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
+    sqlite3_close(db);
+}
+
+template <class F>
+double time_ms(F f, int repeat = 20) {
+    std::vector<double> v;
+    for (int i = 0; i < repeat; ++i) {
+        auto t0 = Clock::now();
+        f();
+        v.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    return median(v);
+}
+
+void run_history(long history) {
+    TempDir dir("history");
+    auto db = dir.path() / "jobs.db";
+    {
+        SqliteJobStoreOptions o;
+        o.path = db;
+        SqliteJobStore s(o);
+        s.migrate();
+    }
+    load_history(db, history);
+    Engine e(db, 2);
+    e.add_consumer();
+    auto& store = *e.store;
+    wharf::JobFilter first;
+    double first_ms = time_ms([&] { store.list(first); });
+    wharf::JobFilter deep;
+    deep.cursor = history / 2;
+    double deep_ms = time_ms([&] { store.list(deep); });
+    wharf::JobFilter by_state;
+    by_state.states = {wharf::JobState::error};
+    by_state.cursor = history / 2;
+    double state_ms = time_ms([&] { store.list(by_state); });
+    wharf::JobFilter by_topic;
+    by_topic.topic = "bench/move";
+    by_topic.states = {wharf::JobState::succeeded, wharf::JobState::error};
+    double topic_ms = time_ms([&] { store.list(by_topic); });
+    double engine_ms = time_ms([&] { e.engine->list(first); });
+
+    // Purge everything while probe jobs keep being dispatched.
+    std::atomic<bool> purging{true};
+    std::vector<double> waits;
+    std::thread prober([&] {
+        while (purging.load()) {
+            auto before = e.consumer->started.load();
+            auto t0 = Clock::now();
+            e.engine->enqueue("bench/noop", {});
+            while (e.consumer->started.load() == before) std::this_thread::yield();
+            waits.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    });
+    PurgeRequest purge;
+    purge.max_keep = 0;
+    purge.batch_size = 500;
+    auto t0 = Clock::now();
+    auto result = store.purge(purge);
+    double purge_s = seconds_since(t0);
+    purging = false;
+    prober.join();
+
+    std::printf("\nHistory of %ld finished jobs (payload, user, 3 topics, 2%% error)\n\n", history);
+    std::printf("| measure | value | goal |\n|---|---:|---:|\n");
+    std::printf("| list, first page of 50, newest first (store) | %.3f ms | < 20 ms |\n", first_ms);
+    std::printf("| list, first page through the engine (views merged) | %.3f ms | < 20 ms |\n",
+                engine_ms);
+    std::printf("| list, page at the middle of the history (keyset cursor) | %.3f ms | < 20 ms |\n",
+                deep_ms);
+    std::printf("| list, state=error from the middle | %.3f ms | < 20 ms |\n", state_ms);
+    std::printf("| list, topic + 2 states | %.3f ms | < 20 ms |\n", topic_ms);
+    std::printf("| purge of the whole history | %.1f s (%zu jobs, %zu batches, %.0f jobs/s) | |\n",
+                purge_s, result.removed, result.batches, double(result.removed) / purge_s);
+    std::printf("| enqueue->start during purge: p50 / p99 / max (%zu probes) | %.2f / %.2f / "
+                "%.2f ms | max < 100 ms |\n",
+                waits.size(), percentile(waits, 0.5), percentile(waits, 0.99),
+                *std::max_element(waits.begin(), waits.end()));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     int jobs = argc > 1 ? std::stoi(argv[1]) : 20000;
     int runs = argc > 2 ? std::stoi(argv[2]) : 3;
-    wharf::host::set_log_level("warn");
+    long history = argc > 3 ? std::stol(argv[3]) : 1000000;
+    set_log_level("warn");
 
     std::vector<double> floor_insert, floor_drain, floor_all;
-    std::vector<std::vector<double>> enqueue(3), drain(3), all(3), batch(3);
+    std::vector<std::vector<double>> enqueue(3), drain(3), batch(3);
+    std::vector<double> p50, p99, p50_after;
     for (int r = 0; r < runs; ++r) {
         // Interleaved, so that drift on a shared machine hits all alike.
         FloorRun f = run_floor(jobs);
@@ -201,21 +400,24 @@ int main(int argc, char** argv) {
         floor_drain.push_back(f.drain_per_s);
         floor_all.push_back(f.lifecycle_per_s);
         for (int c : {1, 2}) {
-            StoreRun s = run_store(jobs, c);
+            EngineRun s = run_engine(jobs, c);
             enqueue[c].push_back(s.enqueue_per_s);
             drain[c].push_back(s.drain_per_s);
-            all[c].push_back(s.lifecycle_per_s);
-            batch[c].push_back(s.ops_per_commit);
+            batch[c].push_back(s.jobs_per_exchange);
         }
+        Latency l = run_latency(2000);
+        p50.push_back(l.p50_ms);
+        p99.push_back(l.p99_ms);
+        p50_after.push_back(l.after_return_p50_ms);
         std::fprintf(stderr, "run %d/%d done\n", r + 1, runs);
     }
 
     std::printf(
-        "Job store alone vs raw SQLite floor: N = %d no-op jobs, WAL, synchronous=NORMAL, "
-        "median of %d runs\n\n",
+        "Job engine (dispatcher + workers + SqliteJobStore) vs raw SQLite floor: N = %d no-op "
+        "jobs, WAL, synchronous=NORMAL, median of %d runs\n\n",
         jobs, runs);
     std::printf(
-        "| measure | store c=1 | store c=2 | floor (1 thread) | c=1 / floor | c=2 / floor |\n");
+        "| measure | engine c=1 | engine c=2 | floor (1 thread) | c=1 / floor | c=2 / floor |\n");
     std::printf("|---|---:|---:|---:|---:|---:|\n");
     auto row = [&](const char* name, std::vector<double>& s1, std::vector<double>& s2,
                    std::vector<double>& floor_values) {
@@ -223,10 +425,14 @@ int main(int argc, char** argv) {
         std::printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", name, a, b, f, a / f, b / f);
     };
     row("enqueue, jobs/s (floor: insert)", enqueue[1], enqueue[2], floor_insert);
-    row("claim+finish, jobs/s (floor: active+done)", drain[1], drain[2], floor_drain);
-    row("whole life, jobs/s (floor: insert+active+done)", all[1], all[2], floor_all);
-    row("drain (claim+finish) vs whole-life floor, jobs/s", drain[1], drain[2], floor_all);
-    std::printf("| operations per commit (drain) | %.2f | %.2f | 1 | | |\n", median(batch[1]),
-                median(batch[2]));
+    row("drain, jobs/s (floor: active+done)", drain[1], drain[2], floor_drain);
+    row("drain, jobs/s vs whole-life floor (insert+active+done)", drain[1], drain[2], floor_all);
+    std::printf("| jobs per dispatcher transaction (drain) | %.2f | %.2f | 1 | | |\n",
+                median(batch[1]), median(batch[2]));
+    std::printf("\n| enqueue->start, idle engine | p50 | p99 | goal |\n|---|---:|---:|---:|\n");
+    std::printf("| from the enqueue call | %.3f ms | %.3f ms | p50 < 0.25 ms |\n", median(p50),
+                median(p99));
+    std::printf("| from enqueue's return (job durable) | %.3f ms | | |\n", median(p50_after));
+    if (history > 0) run_history(history);
     return 0;
 }
