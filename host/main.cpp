@@ -18,6 +18,7 @@
 #include "config/config_admin.hpp"
 #include "config/host_settings.hpp"
 #include "jobs/job_engine.hpp"
+#include "repository/sqlite_repository.hpp"
 #include "jobs/sqlite_job_store.hpp"
 #include "modules/plugin_manager.hpp"
 #include "modules/service_registry.hpp"
@@ -121,6 +122,13 @@ int main(int argc, char** argv) {
                 return std::nullopt;
             });
 
+        // Content repository (data_dir/repository): nodes, references, blobs,
+        // offered to operation plugins as the wharf.Repository service.
+        auto repository = wharf::host::SqliteRepository::open(settings.data_dir / "repository");
+        wharf::host::OwnedRegistry host_services(registry, wharf::host::Owner{"host", 0}, nullptr);
+        auto repository_registration =
+            host_services.register_service<wharf::Repository>(repository);
+
         wharf::host::PluginManagerOptions plugin_options;
         plugin_options.config_source = &config;
         plugin_options.plugins_dir = settings.plugins_dir;
@@ -136,6 +144,7 @@ int main(int argc, char** argv) {
         sigwait(&stop_signals, &sig);
         log->info("wharfd stopping signal={}", strsignal(sig));
         plugins.stop_all();
+        repository_registration->unregister();
         jobs.stop();
     } catch (const std::exception& e) {
         log->error("wharfd cannot start: {}", e.what());
