@@ -17,6 +17,7 @@
 #include "base/log.hpp"
 #include "config/config_admin.hpp"
 #include "config/host_settings.hpp"
+#include "http/http_server.hpp"
 #include "jobs/job_engine.hpp"
 #include "repository/sqlite_repository.hpp"
 #include "jobs/sqlite_job_store.hpp"
@@ -138,11 +139,38 @@ int main(int argc, char** argv) {
         plugin_options.drain_timeout = settings.drain_timeout;
         wharf::host::PluginManager plugins(registry, plugin_options);
         plugins.start();
-        log->info("wharfd ready plugins={}", plugins.plugins().size());
+
+        // The admin API. Users come from users.yaml through ConfigAdmin.
+        wharf::host::HttpServerOptions http_options;
+        http_options.listen = settings.listen;
+        wharf::host::HttpBackends http_backends;
+        auto job_manager = jobs.manager();
+        http_backends.jobs = job_manager.get();
+        http_backends.store = &job_store;
+        http_backends.registry = &registry;
+        http_backends.queue_views = [&jobs] { return jobs.queues(); };
+        http_backends.plugins = [&plugins] { return plugins.plugins(); };
+        http_backends.config_status = [&config] { return config.status(); };
+        http_backends.config_schemas = [&config] { return config.schemas(); };
+        http_backends.config_rescan = [&config] { config.rescan(); };
+        wharf::host::HttpServer http(http_options, http_backends);
+        auto users_subscription = config.subscribe(
+            wharf::host::kUsersSchema,
+            [&http](const std::string&, const std::optional<boost::property_tree::ptree>& v) {
+                return http.users().apply(v ? *v : boost::property_tree::ptree{});
+            });
+        http.users().apply(config.current(wharf::host::kUsersSchema));
+        auto job_metrics = host_services.register_service(
+            wharf::JobListener::kInterfaceName, http.job_metrics());
+        http.start();
+        log->info("wharfd ready plugins={} api=http://{}", plugins.plugins().size(),
+                  http.address());
 
         int sig = 0;
         sigwait(&stop_signals, &sig);
         log->info("wharfd stopping signal={}", strsignal(sig));
+        http.stop();
+        job_metrics->unregister();
         plugins.stop_all();
         repository_registration->unregister();
         jobs.stop();

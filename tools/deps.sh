@@ -11,9 +11,10 @@ build_pkgs=(
   libyaml-cpp-dev libsqlitecpp-dev libsqlite3-dev
   libspdlog-dev libfmt-dev
   libssl-dev libmagic-dev
-  libcli11-dev nlohmann-json3-dev
+  libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
 )
-test_pkgs=(catch2)
+# prometheus: only for promtool, which checks /metrics in the tests.
+test_pkgs=(catch2 prometheus)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = "test" ]; then want+=("${test_pkgs[@]}"); fi

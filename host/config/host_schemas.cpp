@@ -1,6 +1,7 @@
 #include "config/host_schemas.hpp"
 
 #include "config/queue_config.hpp"
+#include "config/users_schema.hpp"
 
 namespace wharf::host {
 namespace {
@@ -120,7 +121,8 @@ std::vector<HostSchema> host_schemas() {
     return {{wharf_schema(), {}},
             {queue_schema(), check_queue},
             {purge_schema(), {}},
-            {notifications_schema(), {}}};
+            {notifications_schema(), {}},
+            {users_schema(), check_users}};
 }
 
 }  // namespace wharf::host

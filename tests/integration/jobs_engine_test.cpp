@@ -593,3 +593,44 @@ TEST_CASE("a consumer plugin replaced mid-job: within drain_timeout the job fini
     REQUIRE(host.reaches(next.id, JobState::succeeded));
     CHECK(host.view(next.id)->job.result_message == "done by v2 resumed from 0");
 }
+
+TEST_CASE("saving a queue file with a new max_parallel while jobs run changes the limit",
+          "[jobs][config]") {
+    EngineHost host;
+    auto configs = host.dir / "configs";
+    fs::create_directories(configs / "queues");
+    std::ofstream(configs / "queues/default.yaml") << "topics: ['*']\nmax_parallel: 1\n";
+    ConfigAdminOptions co;
+    co.config_dir = configs;
+    co.registry = &host.registry;
+    co.cores = 4;
+    ConfigAdmin config(co);
+    config.start();
+    host.deploy("jobs_sleeper");
+    auto probe = host.probe("fixture.jobs.sleeper");
+
+    std::vector<JobId> ids;
+    for (int i = 0; i < 6; ++i) ids.push_back(host.enqueue("test/sleep", {{"ms", "60"}}).id);
+    REQUIRE(host.reaches(ids.front(), JobState::active));
+
+    // An editor's save while the first jobs run: temp file, then rename.
+    {
+        std::ofstream(configs / "queues/.default.yaml.swp") << "topics: ['*']\nmax_parallel: 3\n";
+        fs::rename(configs / "queues/.default.yaml.swp", configs / "queues/default.yaml");
+    }
+    REQUIRE(eventually([&] {
+        auto queues = host.engine->queues();
+        return std::any_of(queues.begin(), queues.end(), [](const auto& q) {
+            return q.name == "default" && q.settings->max_parallel == 3;
+        });
+    }));
+    for (auto id : ids) REQUIRE(host.reaches(id, JobState::succeeded));
+
+    probe->reset();
+    ids.clear();
+    for (int i = 0; i < 9; ++i) ids.push_back(host.enqueue("test/sleep", {{"ms", "80"}}).id);
+    for (auto id : ids) REQUIRE(host.reaches(id, JobState::succeeded));
+    CHECK(probe->max_running() == 3);
+    CHECK(config.status("queues/default.yaml")->applied_version == 2);
+    config.stop();
+}

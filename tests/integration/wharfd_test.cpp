@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include "base/sha256.hpp"
+#include "http/http_client.hpp"
 #include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -84,4 +86,61 @@ TEST_CASE("wharfd refuses a broken wharf.yaml naming file, line and column and e
     REQUIRE(status);
     CHECK(WEXITSTATUS(*status) == 1);
     CHECK_THAT(host.output(), Catch::Contains("wharf.yaml:"));
+}
+
+TEST_CASE("wharfd serves the API with users from users.yaml, and a job enqueued over HTTP "
+          "survives a SIGKILL of the host",
+          "[wharfd][http]") {
+    TempDir dir("wharfd");
+    write_config(dir);
+    const std::string token = "0123456789abcdef0123456789abcdef";
+    std::ofstream(dir / "configs/users.yaml")
+        << "users:\n  - name: alice\n    role: operator\n    token_sha256: "
+        << wharf::host::sha256_hex(token) << "\n";
+    auto start_host = [&] {
+        return std::make_unique<ChildProcess>(
+            std::vector<std::string>{WHARF_WHARFD_EXECUTABLE, "--config",
+                                     (dir / "configs").string()},
+            dir / "wharfd.log");
+    };
+    auto port_of = [&](std::size_t from) -> std::string {
+        std::ifstream in(dir / "wharfd.log");
+        std::string all((std::istreambuf_iterator<char>(in)), {});
+        auto at = all.find("http listening address=127.0.0.1:", from);
+        if (at == std::string::npos) return "";
+        auto begin = at + std::string("http listening address=127.0.0.1:").size();
+        return all.substr(begin, all.find(' ', begin) - begin);
+    };
+
+    auto host = start_host();
+    std::string port;
+    REQUIRE(eventually([&] { return !(port = port_of(0)).empty(); }));
+    wharf::host::HttpClientOptions auth;
+    auth.bearer_token = token;
+    wharf::host::HttpClient api("127.0.0.1:" + port, auth);
+    CHECK(api.get("/healthz").status == 200);
+    wharf::host::HttpClient anonymous("127.0.0.1:" + port);
+    CHECK(anonymous.get("/api/jobs").status == 401);
+
+    // A topic nobody consumes: the job stays queued, durable before the 201.
+    auto created = api.post_json("/api/jobs", R"({"topic":"test/nobody","payload":{"n":"1"}})");
+    REQUIRE(created.status == 201);
+    auto location = created.header("Location");
+    REQUIRE_THAT(location, Catch::StartsWith("/api/jobs/"));
+
+    host->signal(SIGKILL);
+    REQUIRE(host->wait(10s));
+    auto log_size = fs::file_size(dir / "wharfd.log");
+    host = start_host();
+    REQUIRE(eventually([&] { return !(port = port_of(log_size)).empty(); }));
+    wharf::host::HttpClient again("127.0.0.1:" + port, auth);
+    auto job = again.get(location);
+    CHECK(job.status == 200);
+    CHECK_THAT(job.body, Catch::Contains("\"topic\":\"test/nobody\"") &&
+                             Catch::Contains("\"status\":\"Queued\"") &&
+                             Catch::Contains("\"submitted_by\":\"alice\""));
+    host->signal(SIGTERM);
+    auto status = host->wait(20s);
+    REQUIRE(status);
+    CHECK(WEXITSTATUS(*status) == 0);
 }

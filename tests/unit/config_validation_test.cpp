@@ -237,7 +237,7 @@ TEST_CASE("the shipped configs validate and wharf.yaml loads into HostSettings",
     auto configs = fs::path(WHARF_SOURCE_DIR) / "configs";
     auto report = validate_tree(configs, "configs", catalog);
     for (const auto& e : report.errors) FAIL(e.to_string());
-    CHECK(report.files == 5);
+    CHECK(report.files == 6);
 
     auto settings = load_host_settings(configs);
     CHECK(settings.data_dir == (configs / "../var").lexically_normal());

@@ -1,0 +1,77 @@
+#pragma once
+// Private to host/http: what the route handlers share (the backends, the
+// users, the metrics) and how they answer (JSON bodies, JSON errors).
+//
+// Handlers run on the server's worker threads, several at once; everything
+// here is safe to use from them.
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "http/http_server.hpp"
+#include "http/metrics.hpp"
+#include "http/users.hpp"
+
+namespace wharf::host {
+
+/// A refusal a handler throws; the route wrapper turns it into a JSON error.
+struct ApiError {
+    int status = 400;
+    std::string code;
+    std::string message;
+    std::string field;  ///< the request field at fault, or ""
+};
+
+/// Readiness costs a trip through the store's writer; one answer serves every
+/// probe for a second.
+struct ReadinessCache {
+    std::mutex mutex;
+    std::chrono::steady_clock::time_point checked{};
+    bool store_ok = false;
+    std::string store_error;
+};
+
+struct ApiContext {
+    HttpServerOptions options;
+    HttpBackends backends;
+    UserDirectory users;
+    HttpMetrics http_metrics;
+    std::shared_ptr<JobMetrics> job_metrics = std::make_shared<JobMetrics>();
+    ConfigRefusalCounter refusals;
+    ReadinessCache readiness;
+    std::shared_ptr<spdlog::logger> log;
+
+    ApiContext(HttpServerOptions o, HttpBackends b)
+        : options(std::move(o)), backends(std::move(b)), users(options.users_file) {}
+};
+
+using ApiHandler = void (*)(ApiContext&, const httplib::Request&, httplib::Response&,
+                            const ApiUser&);
+
+/// One route: the httplib pattern (a regex), the OpenAPI path, the role.
+struct RouteEntry {
+    const char* method;
+    const char* pattern;
+    const char* path;
+    Role role;
+    ApiHandler handler;
+};
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+void send_error(httplib::Response& res, int status, const std::string& code,
+                const std::string& message, const std::string& field = {});
+
+/// The job id in the first regex group; ApiError 404 when it cannot be one.
+JobId job_id_param(const httplib::Request& req);
+
+/// Routes of job_routes.cpp and status_routes.cpp.
+const std::vector<RouteEntry>& job_routes();
+const std::vector<RouteEntry>& status_routes();
+
+}  // namespace wharf::host

@@ -1,0 +1,360 @@
+#include "http/http_server.hpp"
+
+#include <httplib.h>
+#include <strings.h>
+
+#include <charconv>
+#include <set>
+#include <thread>
+
+#include "base/error.hpp"
+#include "base/log.hpp"
+#include "http/api_context.hpp"
+#include "http/bounded_task_queue.hpp"
+
+namespace wharf::host {
+namespace {
+
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// What the access log and the request metrics need to know about the request
+// this worker thread is answering. httplib calls the pre-routing handler, the
+// route and the logger on one thread, in that order, for each request; a
+// request refused before routing (bad request line, URI too long) finds the
+// values the logger reset.
+thread_local const char* t_route = "invalid";
+thread_local Clock::time_point t_start{};
+thread_local std::string t_user;
+
+int http_status_for(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::invalid_argument:
+            return 400;
+        case ErrorCode::not_found:
+            return 404;
+        case ErrorCode::conflict:
+            return 409;
+        case ErrorCode::storage:
+        case ErrorCode::io:
+            return 503;
+        default:
+            return 500;
+    }
+}
+
+const char* code_for_status(int status) {
+    switch (status) {
+        case 400:
+            return "bad_request";
+        case 401:
+            return "unauthorized";
+        case 403:
+            return "forbidden";
+        case 404:
+            return "not_found";
+        case 405:
+            return "method_not_allowed";
+        case 408:
+            return "request_timeout";
+        case 409:
+            return "conflict";
+        case 413:
+            return "payload_too_large";
+        case 414:
+            return "uri_too_long";
+        case 415:
+            return "unsupported_media_type";
+        case 416:
+            return "range_not_satisfiable";
+        case 503:
+            return "unavailable";
+        default:
+            return status >= 500 ? "internal" : "bad_request";
+    }
+}
+
+std::optional<std::string> bearer_token(const httplib::Request& req) {
+    auto value = req.get_header_value("Authorization");
+    constexpr std::string_view scheme = "Bearer ";
+    if (value.size() <= scheme.size() ||
+        ::strncasecmp(value.c_str(), scheme.data(), scheme.size()) != 0)
+        return std::nullopt;
+    auto token = value.substr(scheme.size());
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.erase(0, 1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.pop_back();
+    if (token.empty()) return std::nullopt;
+    return token;
+}
+
+// host:port, [v6]:port. Port 0 = any free port.
+std::pair<std::string, int> split_listen(const std::string& listen) {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size())
+        throw Error(ErrorCode::invalid_argument,
+                    "listen address '" + listen + "' is not host:port");
+    std::string host = listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    int port = -1;
+    auto text = std::string_view(listen).substr(colon + 1);
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+    if (ec != std::errc() || end != text.data() + text.size() || port < 0 || port > 65535)
+        throw Error(ErrorCode::invalid_argument,
+                    "listen address '" + listen + "' has no valid port (0-65535)");
+    return {host, port};
+}
+
+void dispatch(ApiContext& ctx, const RouteEntry& route, const httplib::Request& req,
+              httplib::Response& res) {
+    t_route = route.path;
+    ApiUser user{"", Role::none};
+    if (route.role != Role::none) {
+        ctx.users.reload_if_changed();
+        auto token = bearer_token(req);
+        if (!token) {
+            res.set_header("WWW-Authenticate", "Bearer realm=\"wharf\"");
+            send_error(res, 401, "unauthorized",
+                       "this needs a bearer token: send 'Authorization: Bearer <token>'");
+            return;
+        }
+        auto found = ctx.users.authenticate(*token);
+        if (!found) {
+            res.set_header("WWW-Authenticate", "Bearer realm=\"wharf\", error=\"invalid_token\"");
+            send_error(res, 401, "unauthorized", "the bearer token is not valid");
+            return;
+        }
+        user = *found;
+        t_user = user.name;
+        if (user.role < route.role) {
+            Json body;
+            body["error"] = {{"code", "forbidden"},
+                             {"message", std::string("this needs the ") + to_string(route.role) +
+                                             " role; user '" + user.name + "' has the " +
+                                             to_string(user.role) + " role"},
+                             {"field", nullptr},
+                             {"required_role", to_string(route.role)}};
+            send_json(res, 403, body);
+            return;
+        }
+    }
+    try {
+        route.handler(ctx, req, res, user);
+    } catch (const ApiError& e) {
+        send_error(res, e.status, e.code, e.message, e.field);
+    } catch (const Error& e) {
+        int status = http_status_for(e.code());
+        if (status >= 500)
+            ctx.log->error("http request failed route={} method={} error=\"{}\"", route.path,
+                           req.method, e.what());
+        send_error(res, status, status >= 500 ? code_for_status(status) : to_string(e.code()),
+                   e.what());
+    } catch (const std::invalid_argument& e) {
+        send_error(res, 400, "invalid_argument", e.what());
+    } catch (const std::exception& e) {
+        ctx.log->error("http request failed route={} method={} error=\"{}\"", route.path,
+                       req.method, e.what());
+        send_error(res, 500, "internal", std::string("internal error: ") + e.what());
+    }
+}
+
+}  // namespace
+
+void send_json(httplib::Response& res, int status, const Json& body) {
+    res.status = status;
+    res.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& code,
+                const std::string& message, const std::string& field) {
+    Json error = {{"code", code},
+                  {"message", message},
+                  {"field", field.empty() ? Json(nullptr) : Json(field)}};
+    send_json(res, status, Json{{"error", error}});
+}
+
+JobId job_id_param(const httplib::Request& req) {
+    std::string text = req.matches.size() > 1 ? std::string(req.matches[1]) : std::string();
+    JobId id = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (ec != std::errc() || end != text.data() + text.size() || id <= 0)
+        throw ApiError{404, "not_found", "no job with id '" + text + "'", "id"};
+    return id;
+}
+
+struct HttpServer::Impl {
+    ApiContext ctx;
+    httplib::Server server;
+    std::thread thread;
+    std::string host;
+    int port = 0;
+    bool started = false;
+    std::vector<RouteEntry> routes;
+
+    Impl(HttpServerOptions o, HttpBackends b) : ctx(std::move(o), std::move(b)) {
+        ctx.log = logger("http");
+        routes = job_routes();
+        const auto& status = status_routes();
+        routes.insert(routes.end(), status.begin(), status.end());
+    }
+};
+
+HttpServer::HttpServer(HttpServerOptions options, HttpBackends backends)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(backends))) {
+    if (!impl_->ctx.backends.jobs || !impl_->ctx.backends.store)
+        throw Error(ErrorCode::invalid_argument, "HttpServer needs a JobManager and a JobStore");
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+    auto& impl = *impl_;
+    auto& ctx = impl.ctx;
+    auto& server = impl.server;
+    auto [host, port] = split_listen(ctx.options.listen);
+    impl.host = host;
+
+    for (const auto& problem : ctx.users.load())
+        ctx.log->error("users file refused, no API user can log in error=\"{}\"",
+                       problem.to_string());
+
+    const auto& options = ctx.options;
+    server.new_task_queue = [threads = options.worker_threads,
+                             pending = options.max_pending_connections] {
+        return new BoundedTaskQueue(threads, pending);
+    };
+    server.set_payload_max_length(options.max_body_bytes);
+    server.set_read_timeout(options.read_timeout);
+    server.set_write_timeout(options.write_timeout);
+    server.set_keep_alive_timeout(options.keep_alive_timeout.count());
+    server.set_keep_alive_max_count(10000);
+    server.set_tcp_nodelay(true);
+
+    server.set_pre_routing_handler([max = options.max_body_bytes](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+        t_route = "unmatched";
+        t_start = Clock::now();
+        t_user.clear();
+        // httplib would read (and discard) an oversized body before saying 413;
+        // a declared length over the limit is refused before reading a byte.
+        auto length = req.get_header_value("Content-Length");
+        if (!length.empty()) {
+            std::uint64_t n = 0;
+            auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+            if (ec == std::errc::result_out_of_range ||
+                (ec == std::errc() && end == length.data() + length.size() && n > max)) {
+                res.set_header("Connection", "close");
+                send_error(
+                    res, 413, "payload_too_large",
+                    "the request body is too large (at most " + std::to_string(max) + " bytes)");
+                return httplib::Server::HandlerResponse::Handled;
+            }
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+    // Statuses httplib sets by itself (404 without a route, 413, 400) come
+    // without a body; give them the API's error shape. Bodies a handler wrote stay.
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [](const httplib::Request& req, httplib::Response& res) {
+            if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+            std::string message;
+            if (res.status == 404) {
+                message = "no route for " + req.method + " " + req.path;
+            } else if (res.status == 413) {
+                message = "the request body is too large";
+            } else {
+                message = "request refused (HTTP " + std::to_string(res.status) + ")";
+            }
+            send_error(res, res.status, code_for_status(res.status), message);
+            return httplib::Server::HandlerResponse::Handled;
+        }));
+    server.set_exception_handler(
+        [&ctx](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+            std::string what = "unknown exception";
+            try {
+                if (ep) std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {
+            }
+            ctx.log->error("http request failed method={} path={} error=\"{}\"", req.method,
+                           req.path, what);
+            send_error(res, 500, "internal", "internal error");
+        });
+    server.set_logger([&ctx](const httplib::Request& req, const httplib::Response& res) {
+        double seconds = t_start == Clock::time_point{}
+                             ? 0.0
+                             : std::chrono::duration<double>(Clock::now() - t_start).count();
+        // Methods are free text in a request line: keep the label set bounded.
+        static const std::set<std::string> known = {"GET",    "HEAD",    "POST", "PUT",
+                                                    "DELETE", "OPTIONS", "PATCH"};
+        const std::string& method = known.count(req.method) ? req.method : "other";
+        ctx.http_metrics.record(t_route, method, res.status, seconds);
+        ctx.log->debug("http request method={} route={} status={} user={} ms={:.3f}", method,
+                       t_route, res.status, t_user.empty() ? "-" : t_user, seconds * 1000);
+        t_route = "invalid";
+        t_start = {};
+        t_user.clear();
+    });
+
+    for (const auto& route : impl.routes) {
+        auto handler = [&ctx, &route](const httplib::Request& req, httplib::Response& res) {
+            dispatch(ctx, route, req, res);
+        };
+        std::string method = route.method;
+        if (method == "GET") {
+            server.Get(route.pattern, handler);
+        } else if (method == "POST") {
+            server.Post(route.pattern, handler);
+        } else if (method == "DELETE") {
+            server.Delete(route.pattern, handler);
+        } else if (method == "PUT") {
+            server.Put(route.pattern, handler);
+        }
+    }
+
+    if (port == 0) {
+        port = server.bind_to_any_port(host);
+        if (port < 0) throw Error(ErrorCode::io, "cannot listen on " + ctx.options.listen);
+    } else if (!server.bind_to_port(host, port)) {
+        throw Error(ErrorCode::io, "cannot listen on " + ctx.options.listen +
+                                       " (address in use, or not an address of this host)");
+    }
+    impl.port = port;
+    impl.thread = std::thread([&server] { server.listen_after_bind(); });
+    impl.started = true;
+    // 0.11.4 has no wait_until_ready(); is_running() turns true right before accept().
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!server.is_running() && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ctx.log->info("http listening address={} users={} workers={} max_body_bytes={}", address(),
+                  ctx.users.size(), options.worker_threads, options.max_body_bytes);
+}
+
+void HttpServer::stop() {
+    if (!impl_ || !impl_->started) return;
+    impl_->server.stop();
+    if (impl_->thread.joinable()) impl_->thread.join();
+    impl_->started = false;
+    impl_->ctx.log->info("http stopped address={}", address());
+}
+
+std::uint16_t HttpServer::port() const noexcept { return static_cast<std::uint16_t>(impl_->port); }
+
+std::string HttpServer::address() const {
+    bool v6 = impl_->host.find(':') != std::string::npos;
+    return (v6 ? "[" + impl_->host + "]" : impl_->host) + ":" + std::to_string(impl_->port);
+}
+
+std::shared_ptr<JobMetrics> HttpServer::job_metrics() const { return impl_->ctx.job_metrics; }
+
+UserDirectory& HttpServer::users() { return impl_->ctx.users; }
+
+std::vector<HttpRoute> HttpServer::routes() {
+    std::vector<HttpRoute> out;
+    for (const auto* table : {&job_routes(), &status_routes()})
+        for (const auto& r : *table) out.push_back({r.method, r.path, r.role});
+    return out;
+}
+
+}  // namespace wharf::host
