@@ -52,8 +52,10 @@ HostSettings load_host_settings(const fs::path& config_dir) {
     auto result = check_config_bytes(std::get<std::string>(bytes), name, match, limits);
     if (!result.ok()) {
         std::string message;
-        for (const auto& e : result.errors)
-            message += (message.empty() ? "" : "\n") + e.to_string();
+        for (const auto& e : result.errors) {
+            if (!message.empty()) message += '\n';
+            message += e.to_string();
+        }
         throw Error(ErrorCode::invalid_argument, message);
     }
     return host_settings_from(config_dir, result.values);
