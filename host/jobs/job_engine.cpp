@@ -212,6 +212,26 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
 
     QueueState& queue_state(const std::string& name) { return queues[name]; }
 
+    // The queue jobs fall back to must always exist: while no default.yaml is
+    // in force (none shipped, or an admin removed it) built-in settings take
+    // its place, so no job waits for a queue that will never come.
+    void use_builtin_default_locked() {
+        auto settings = std::make_shared<wharf::QueueSettings>();
+        settings->name = kDefaultQueueName;
+        settings->title = "Built-in default queue (no queues/default.yaml in force)";
+        settings->type = wharf::QueueType::parallel;
+        settings->max_parallel = std::max(1u, std::thread::hardware_concurrency() / 2);
+        settings->ranking = std::numeric_limits<std::int32_t>::min();
+        auto& q = queue_state(kDefaultQueueName);
+        q.settings = std::move(settings);
+        q.live = true;
+        q.service_id = 0;
+        q.maybe_waiting = true;
+        ++q.generation;
+        log->info("queue in force name={} built-in=true max_parallel={}", kDefaultQueueName,
+                  q.settings->max_parallel);
+    }
+
     std::string route_locked(std::string_view topic) const {
         std::vector<QueueCandidate> live;
         for (const auto& [name, q] : queues)
@@ -748,6 +768,7 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
             log->info("queue closed name={} running={}; its waiting jobs move to the queue that "
                       "takes them now",
                       queue->name(), q.active);
+            if (queue->name() == kDefaultQueueName) use_builtin_default_locked();
         } else {
             q.settings = settings;
             q.live = true;
@@ -1106,6 +1127,8 @@ void JobEngine::start() {
         std::lock_guard lock(c.mutex);
         if (c.started) return;
         c.started = true;
+        if (!c.queues.count(kDefaultQueueName) || !c.queues[kDefaultQueueName].live)
+            c.use_builtin_default_locked();
     }
     auto recovered = c.store.requeue_active();
     std::size_t requeued = 0, given_up = 0, stopped = 0;

@@ -634,3 +634,26 @@ TEST_CASE("saving a queue file with a new max_parallel while jobs run changes th
     CHECK(config.status("queues/default.yaml")->applied_version == 2);
     config.stop();
 }
+
+TEST_CASE("without any queue configuration jobs run on the built-in default queue, which a "
+          "default queue file replaces and its removal brings back",
+          "[jobs]") {
+    EngineHost host;
+    host.deploy("jobs_noop");
+    auto first = host.enqueue("test/noop");
+    REQUIRE(host.reaches(first.id, JobState::succeeded));
+    CHECK(host.view(first.id)->job.queue == "default");
+
+    host.add_queue(queue_settings("default", {"*"}, wharf::QueueType::ordered));
+    auto second = host.enqueue("test/noop");
+    REQUIRE(host.reaches(second.id, JobState::succeeded));
+
+    host.queues.at("default").second->unregister();
+    host.queues.erase("default");
+    auto third = host.enqueue("test/noop");
+    REQUIRE(host.reaches(third.id, JobState::succeeded));
+    auto queues = host.engine->queues();
+    CHECK(std::any_of(queues.begin(), queues.end(), [](const auto& q) {
+        return q.name == "default" && q.settings && q.settings->ranking < -1000000;
+    }));
+}
