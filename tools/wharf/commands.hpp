@@ -23,4 +23,7 @@ void add_status_commands(CLI::App& app, int& exit_code);
 /// `wharf op OPERATION [key=value ...] [--wait]`.
 void add_op_commands(CLI::App& app, int& exit_code);
 
+/// `wharf repo check|import|generate|gc` (offline, on the repository's data dir).
+void add_repo_commands(CLI::App& app, int& exit_code);
+
 }  // namespace wharf::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     wharf::cli::add_jobs_commands(app, exit_code);
     wharf::cli::add_status_commands(app, exit_code);
     wharf::cli::add_op_commands(app, exit_code);
+    wharf::cli::add_repo_commands(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
