@@ -10,7 +10,7 @@ build_pkgs=(
   libboost-filesystem-dev libboost-dev
   libyaml-cpp-dev libsqlitecpp-dev libsqlite3-dev
   libspdlog-dev libfmt-dev
-  libssl-dev libmagic-dev
+  libssl-dev libmagic-dev openssl
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
 )
 # prometheus: only for promtool, which checks /metrics in the tests.

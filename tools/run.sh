@@ -10,8 +10,23 @@ tools/deps.sh build
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DWHARF_BUILD_TESTS=OFF -DWHARF_BUILD_BENCH=OFF
 cmake --build build --parallel "$(nproc)"
 
-data_dir=$(sed -n 's/^data_dir:[[:space:]]*//p' configs/wharf.yaml)
-echo "wharf: data in $(realpath -m "configs/${data_dir:-../var}")"
+data_dir=$(realpath -m "configs/$(sed -n 's/^data_dir:[[:space:]]*//p' configs/wharf.yaml)")
+listen=$(sed -n 's/^listen:[[:space:]]*//p' configs/wharf.yaml)
+
+# First run: a local admin for the API and dashboard. Only the token's SHA-256
+# goes into configs/users.yaml; the token itself is printed once, here.
+if ! grep -q '^  - name: local-admin$' configs/users.yaml; then
+  token=$(openssl rand -hex 32)
+  hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
+  sed -i 's/^users: \[\]$/users:/' configs/users.yaml
+  printf '  - name: local-admin\n    role: admin\n    token_sha256: %s\n' "$hash" >> configs/users.yaml
+  echo "wharf: created the local admin user in configs/users.yaml; its token (shown once):"
+  echo "       $token"
+  echo "       e.g. export WHARF_SERVER=http://$listen WHARF_TOKEN=$token"
+fi
+
+echo "wharf: data in $data_dir"
 echo "wharf: plugins from $(realpath -m "configs/$(sed -n 's/^plugins_dir:[[:space:]]*//p' configs/wharf.yaml)")"
+echo "wharf: API at http://$listen (build/tools/wharf/wharf is the CLI)"
 echo "wharf: stop with Ctrl-C"
 exec build/host/wharfd --config configs/
