@@ -1,5 +1,7 @@
 #include "config/users_schema.hpp"
 
+#include "base/sha256.hpp"
+
 #include <cctype>
 #include <set>
 #include <string>
@@ -16,13 +18,6 @@ ConfigField field(std::string name, ConfigType type, std::string description) {
     f.type = type;
     f.description = std::move(description);
     return f;
-}
-
-bool is_hex64(const std::string& text) {
-    if (text.size() != 64) return false;
-    for (char c : text)
-        if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-    return true;
 }
 
 std::string lower(std::string text) {
@@ -72,7 +67,7 @@ std::vector<CheckProblem> check_users(const boost::property_tree::ptree& values)
             } else if (!names.insert(name).second) {
                 problems.push_back({path + ".name", "user '" + name + "' is listed twice"});
             }
-            if (!is_hex64(hash)) {
+            if (!is_sha256_hex(hash)) {
                 problems.push_back({path + ".token_sha256",
                                     "token_sha256 must be 64 hex digits (the SHA-256 of the "
                                     "token, e.g. from sha256sum), not the token itself"});

@@ -15,38 +15,17 @@ namespace wharf::host {
 namespace {
 
 namespace fs = std::filesystem;
-using wharf::ConfigField;
-using wharf::ConfigType;
 
-ConfigField field(std::string name, ConfigType type, std::string description) {
-    ConfigField f;
-    f.name = std::move(name);
-    f.type = type;
-    f.description = std::move(description);
-    return f;
-}
-
-bool is_hex64(const std::string& text) {
-    if (text.size() != 64) return false;
-    for (char c : text)
-        if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-    return true;
-}
-
-bool hex_to_digest(const std::string& hex, unsigned char (&out)[32]) {
-    if (!is_hex64(hex)) return false;
+// `hex` may be upper or lower case (users.yaml is written by people).
+bool hex_to_digest(std::string hex, unsigned char (&out)[32]) {
+    for (auto& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!is_sha256_hex(hex)) return false;
     auto nibble = [](char c) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         return static_cast<unsigned char>(c <= '9' ? c - '0' : c - 'a' + 10);
     };
     for (std::size_t i = 0; i < 32; ++i)
         out[i] = static_cast<unsigned char>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
     return true;
-}
-
-std::string lower(std::string text) {
-    for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return text;
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 #include <random>
 
 #include "repository/mime.hpp"
-#include "repository/sha256_stream.hpp"
+#include "base/sha256.hpp"
 
 namespace fs = std::filesystem;
 
@@ -177,7 +177,7 @@ private:
     BlobStore store_;  // a copy (two paths): the writer may outlive the repository
     fs::path temp_;
     Fd fd_;
-    Sha256Stream digest_;
+    Sha256 digest_;
     std::string buffer_;
     std::string head_;
     std::uint64_t size_ = 0;

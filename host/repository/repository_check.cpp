@@ -5,7 +5,7 @@
 
 #include "repository/node_rows.hpp"
 #include "repository/path.hpp"
-#include "repository/sha256_stream.hpp"
+#include "base/sha256.hpp"
 #include "repository/sqlite_repository.hpp"
 #include "repository/value_codec.hpp"
 

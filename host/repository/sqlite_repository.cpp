@@ -10,7 +10,7 @@
 #include "repository/node_rows.hpp"
 #include "repository/path.hpp"
 #include "repository/schema.hpp"
-#include "repository/sha256_stream.hpp"
+#include "base/sha256.hpp"
 #include "repository/value_codec.hpp"
 
 namespace fs = std::filesystem;
@@ -540,7 +540,7 @@ private:
     }
 
     void require_stored(std::string_view path, const BinaryInfo& binary) const {
-        if (!repo::is_sha256_hex(binary.sha256))
+        if (!is_sha256_hex(binary.sha256))
             throw RepositoryError(Code::invalid_property,
                                   "asset " + quote_path(path) + ": binary digest " +
                                       quote_path(binary.sha256) + " is not a sha256 in hex");
