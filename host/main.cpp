@@ -4,8 +4,9 @@
 //
 // Order: registry -> ConfigAdmin (queues become services) -> job store and
 // engine (crash recovery, wharf.JobManager registered, purge scheduled) ->
-// plugins. Plugins therefore find the JobManager when they start, and the
-// engine outlives every consumer it runs.
+// plugins -> operation submission and the HTTP API. Plugins therefore find
+// the JobManager when they start, and the engine outlives every consumer it
+// runs.
 #include <signal.h>
 
 #include <cstring>
@@ -19,6 +20,7 @@
 #include "config/host_settings.hpp"
 #include "http/http_server.hpp"
 #include "jobs/job_engine.hpp"
+#include "jobs/operation_submission.hpp"
 #include "repository/sqlite_repository.hpp"
 #include "jobs/sqlite_job_store.hpp"
 #include "modules/plugin_manager.hpp"
@@ -140,11 +142,17 @@ int main(int argc, char** argv) {
         wharf::host::PluginManager plugins(registry, plugin_options);
         plugins.start();
 
+        // Operation submission: wharf.Operation services from the plugins,
+        // thresholds from operations/<type>.yaml, jobs through the engine.
+        auto job_manager = jobs.manager();
+        wharf::host::OperationSubmission operations(
+            registry, *job_manager,
+            [&config](std::string_view name) { return config.current(name); });
+
         // The admin API. Users come from users.yaml through ConfigAdmin.
         wharf::host::HttpServerOptions http_options;
         http_options.listen = settings.listen;
         wharf::host::HttpBackends http_backends;
-        auto job_manager = jobs.manager();
         http_backends.jobs = job_manager.get();
         http_backends.store = &job_store;
         http_backends.registry = &registry;
@@ -153,6 +161,7 @@ int main(int argc, char** argv) {
         http_backends.config_status = [&config] { return config.status(); };
         http_backends.config_schemas = [&config] { return config.schemas(); };
         http_backends.config_rescan = [&config] { config.rescan(); };
+        http_backends.operations = &operations;
         wharf::host::HttpServer http(http_options, http_backends);
         auto users_subscription = config.subscribe(
             wharf::host::kUsersSchema,

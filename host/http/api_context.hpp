@@ -70,8 +70,9 @@ void send_error(httplib::Response& res, int status, const std::string& code,
 /// The job id in the first regex group; ApiError 404 when it cannot be one.
 JobId job_id_param(const httplib::Request& req);
 
-/// Routes of job_routes.cpp and status_routes.cpp.
+/// Routes of job_routes.cpp, status_routes.cpp and operation_routes.cpp.
 const std::vector<RouteEntry>& job_routes();
 const std::vector<RouteEntry>& status_routes();
+const std::vector<RouteEntry>& operation_routes();
 
 }  // namespace wharf::host

@@ -196,6 +196,8 @@ struct HttpServer::Impl {
         routes = job_routes();
         const auto& status = status_routes();
         routes.insert(routes.end(), status.begin(), status.end());
+        const auto& operations = operation_routes();
+        routes.insert(routes.end(), operations.begin(), operations.end());
     }
 };
 
@@ -352,7 +354,7 @@ UserDirectory& HttpServer::users() { return impl_->ctx.users; }
 
 std::vector<HttpRoute> HttpServer::routes() {
     std::vector<HttpRoute> out;
-    for (const auto* table : {&job_routes(), &status_routes()})
+    for (const auto* table : {&job_routes(), &status_routes(), &operation_routes()})
         for (const auto& r : *table) out.push_back({r.method, r.path, r.role});
     return out;
 }

@@ -35,6 +35,7 @@
 #include "http/users.hpp"
 #include "jobs/job_engine.hpp"
 #include "jobs/job_store.hpp"
+#include "jobs/operation_submission.hpp"
 #include "modules/plugin_manager.hpp"
 #include "modules/service_registry.hpp"
 #include "wharf/jobs.hpp"
@@ -66,6 +67,9 @@ struct HttpBackends {
     std::function<std::vector<ConfigFileStatus>()> config_status;
     std::function<std::vector<wharf::ConfigSchema>()> config_schemas;
     std::function<void()> config_rescan;  ///< POST /api/config/rescan (admin)
+    /// POST /api/operations/{operation} and GET /api/operations; null = no
+    /// operations (404 unknown_operation, an empty list).
+    OperationSubmission* operations = nullptr;
 };
 
 /// One route, as the server and its OpenAPI document name it.

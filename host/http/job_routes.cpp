@@ -1,5 +1,5 @@
 // Job routes of the admin API: list (JSON and CSV), details, log, report,
-// enqueue, stop and delete; and the placeholder for operation submission.
+// enqueue, stop and delete (operations: operation_routes.cpp).
 #include <algorithm>
 #include <charconv>
 #include <set>
@@ -362,15 +362,6 @@ void delete_job(ApiContext& ctx, const Request& req, Response& res, const ApiUse
     res.status = 204;
 }
 
-void submit_operation(ApiContext&, const Request& req, Response&, const ApiUser&) {
-    std::string name = req.matches.size() > 1 ? std::string(req.matches[1]) : "";
-    throw ApiError{404, "unknown_operation",
-                   "unknown operation '" + name +
-                       "': operation submission is not available in this version; enqueue a "
-                       "job on its topic with POST /api/jobs",
-                   "operation"};
-}
-
 }  // namespace
 
 const std::vector<RouteEntry>& job_routes() {
@@ -384,8 +375,6 @@ const std::vector<RouteEntry>& job_routes() {
         {"POST", R"(/api/jobs)", "/api/jobs", Role::operator_, enqueue_job},
         {"POST", R"(/api/jobs/([^/]+)/stop)", "/api/jobs/{id}/stop", Role::operator_, stop_job},
         {"DELETE", R"(/api/jobs/([^/]+))", "/api/jobs/{id}", Role::operator_, delete_job},
-        {"POST", R"(/api/operations/([^/]+))", "/api/operations/{operation}", Role::operator_,
-         submit_operation},
     };
     return routes;
 }

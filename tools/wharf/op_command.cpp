@@ -73,6 +73,8 @@ int op(const OpOptions& o) {
         return o.wait ? wait_for(api, id) : kExitOk;
     }
     std::cout << (j.is_discarded() ? response.body : j.dump(2)) << "\n";
+    // An inline run that failed is a failed command, as a failed job is with --wait.
+    if (j.is_object() && j.contains("outcome") && j["outcome"] != "succeeded") return kExitFailed;
     return kExitOk;
 }
 

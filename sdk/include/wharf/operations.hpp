@@ -83,7 +83,9 @@ public:
 
     /// Does the work; the request is context.payload(). Used inline and as the
     /// job's consumer, so it reports progress, report rows and checkpoints the
-    /// same way in both cases and resumes from its checkpoints.
+    /// same way in both cases and resumes from its checkpoints. Inline, the
+    /// context's job().id is 0: there is no job to resume, so do not key
+    /// checkpoints on it.
     virtual JobResult run(JobContext& context) = 0;
 };
 
