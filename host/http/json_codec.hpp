@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/ptree_json.hpp"
 #include "config/config_admin.hpp"
 #include "modules/plugin_manager.hpp"
 #include "wharf/jobs.hpp"
@@ -37,13 +38,6 @@ std::string format_time(JobTime time);
 /// alone "2024-05-01" meaning midnight UTC), or std::nullopt. Years 1970 to
 /// 2200 only (the clock's range ends in 2262).
 std::optional<JobTime> parse_time(std::string_view text);
-
-/// A payload tree as JSON (leaves are strings, as stored).
-nlohmann::json ptree_to_json(const boost::property_tree::ptree& tree);
-
-/// A JSON object as a payload tree: strings as they are, numbers and booleans
-/// as their JSON text, null as an empty value.
-boost::property_tree::ptree json_to_ptree(const nlohmann::json& json);
 
 /// Everything the API tells about a job.
 nlohmann::json job_to_json(const Job& job);

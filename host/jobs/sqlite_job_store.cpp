@@ -12,9 +12,10 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "base/cron.hpp"
 #include "base/error.hpp"
 #include "base/log.hpp"
-#include "base/cron.hpp"
+#include "base/ptree_json.hpp"
 
 namespace wharf::host {
 
@@ -32,34 +33,6 @@ std::int64_t to_micros(JobTimePoint t) {
 JobTimePoint from_micros(std::int64_t us) {
     return JobTimePoint(
         std::chrono::duration_cast<JobClock::duration>(std::chrono::microseconds(us)));
-}
-
-Json ptree_to_json(const Ptree& tree) {
-    if (tree.empty()) return Json(tree.data());
-    bool is_array = std::all_of(tree.begin(), tree.end(),
-                                [](const auto& child) { return child.first.empty(); });
-    if (is_array) {
-        Json array = Json::array();
-        for (const auto& [key, child] : tree) array.push_back(ptree_to_json(child));
-        return array;
-    }
-    Json object = Json::object();
-    for (const auto& [key, child] : tree) object[key] = ptree_to_json(child);
-    return object;
-}
-
-Ptree json_to_ptree(const Json& json) {
-    Ptree tree;
-    if (json.is_object()) {
-        for (const auto& [key, value] : json.items()) tree.push_back({key, json_to_ptree(value)});
-    } else if (json.is_array()) {
-        for (const auto& value : json) tree.push_back({"", json_to_ptree(value)});
-    } else if (json.is_string()) {
-        tree.put_value(json.get<std::string>());
-    } else if (!json.is_null()) {
-        tree.put_value(json.dump());
-    }
-    return tree;
 }
 
 std::string payload_to_text(const Ptree& payload) {
