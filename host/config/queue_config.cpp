@@ -9,17 +9,8 @@ namespace wharf::host {
 namespace {
 
 using wharf::ConfigField;
+using wharf::make_field;
 using wharf::ConfigType;
-
-ConfigField field(std::string name, ConfigType type, std::string description,
-                  std::optional<std::string> default_value = std::nullopt) {
-    ConfigField f;
-    f.name = std::move(name);
-    f.type = type;
-    f.description = std::move(description);
-    f.default_value = std::move(default_value);
-    return f;
-}
 
 }  // namespace
 
@@ -29,65 +20,65 @@ wharf::ConfigSchema queue_schema() {
     s.description = "job queues: one file per queue, named by the file";
     s.factory = true;
 
-    s.fields.push_back(field("title", ConfigType::string, "the queue's name for people", ""));
+    s.fields.push_back(make_field("title", ConfigType::string, "the queue's name for people", ""));
 
-    auto topics = field("topics", ConfigType::list,
+    auto topics = make_field("topics", ConfigType::list,
                         "Sling queue topic patterns: a/b exact, a/b/. direct children, a/b/* "
                         "any descendant, * everything");
     topics.required = true;
     topics.minimum = 1;
-    auto topic = field("", ConfigType::string, "a topic pattern");
+    auto topic = make_field("", ConfigType::string, "a topic pattern");
     topic.format = "topic-pattern";
     topics.item.push_back(topic);
     s.fields.push_back(topics);
 
     auto type =
-        field("type", ConfigType::string,
+        make_field("type", ConfigType::string,
               "ordered (one at a time, in order), parallel, or topic-round-robin", "parallel");
     type.one_of = {"ordered", "parallel", "topic-round-robin"};
     s.fields.push_back(type);
 
-    s.fields.push_back(field("max_parallel", ConfigType::number,
+    s.fields.push_back(make_field("max_parallel", ConfigType::number,
                              "jobs at once: a count >= 1, -1 for all cores, or a fraction "
                              "0 < v < 1 of the cores",
                              "0.5"));
 
-    auto retries = field("retries", ConfigType::integer,
+    auto retries = make_field("retries", ConfigType::integer,
                          "retries after a failed run; -1 retries without end", "10");
     retries.minimum = -1;
     retries.maximum = 1000000;
     s.fields.push_back(retries);
 
-    auto delay = field("retry_delay_ms", ConfigType::integer,
+    auto delay = make_field("retry_delay_ms", ConfigType::integer,
                        "wait before the first retry, in milliseconds", "2000");
     delay.minimum = 0;
     delay.maximum = 86400000;
     s.fields.push_back(delay);
 
-    auto backoff = field("retry_backoff", ConfigType::number,
+    auto backoff = make_field("retry_backoff", ConfigType::number,
                          "each further retry waits this many times longer (1 = constant)", "1");
     backoff.minimum = 1;
     backoff.maximum = 10;
     s.fields.push_back(backoff);
 
-    auto delay_max = field("retry_delay_max_ms", ConfigType::integer,
+    auto delay_max = make_field("retry_delay_max_ms", ConfigType::integer,
                            "longest wait between retries, in milliseconds", "3600000");
     delay_max.minimum = 0;
     delay_max.maximum = 604800000;
     s.fields.push_back(delay_max);
 
-    auto priority = field("priority", ConfigType::string,
+    auto priority = make_field("priority", ConfigType::string,
                           "which queue's jobs start first when workers are scarce", "normal");
     priority.one_of = {"low", "normal", "high"};
     s.fields.push_back(priority);
 
-    auto ranking = field("ranking", ConfigType::integer,
+    auto ranking = make_field("ranking", ConfigType::integer,
                          "when several queues match a topic, the highest ranking wins", "0");
     ranking.minimum = -1000000;
     ranking.maximum = 1000000;
     s.fields.push_back(ranking);
 
-    s.fields.push_back(field("keep_jobs", ConfigType::boolean,
+    s.fields.push_back(make_field("keep_jobs", ConfigType::boolean,
                              "keep succeeded jobs in the history until purged (failed ones "
                              "are always kept)",
                              "true"));

@@ -10,15 +10,8 @@ namespace wharf::host {
 namespace {
 
 using wharf::ConfigField;
+using wharf::make_field;
 using wharf::ConfigType;
-
-ConfigField field(std::string name, ConfigType type, std::string description) {
-    ConfigField f;
-    f.name = std::move(name);
-    f.type = type;
-    f.description = std::move(description);
-    return f;
-}
 
 std::string lower(std::string text) {
     for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -31,20 +24,20 @@ wharf::ConfigSchema users_schema() {
     wharf::ConfigSchema s;
     s.name = kUsersSchema;
     s.description = "API users: name, role and the SHA-256 of their bearer token";
-    auto users = field("users", ConfigType::list, "who may call the HTTP API");
+    auto users = make_field("users", ConfigType::list, "who may call the HTTP API");
     users.default_value = "[]";
-    auto user = field("", ConfigType::object, "one user");
-    auto name = field("name", ConfigType::string, "shown as the submitter of the jobs it enqueues");
+    auto user = make_field("", ConfigType::object, "one user");
+    auto name = make_field("name", ConfigType::string, "shown as the submitter of the jobs it enqueues");
     name.required = true;
-    auto role = field("role", ConfigType::string,
+    auto role = make_field("role", ConfigType::string,
                       "viewer (read), operator (also submit, stop, delete jobs), admin (also "
                       "plugins, config, queues)");
     role.required = true;
     role.one_of = {"viewer", "operator", "admin"};
-    auto token = field("token_sha256", ConfigType::string,
+    auto token = make_field("token_sha256", ConfigType::string,
                        "hex SHA-256 of the token (printf %s TOKEN | sha256sum)");
     token.required = true;
-    auto enabled = field("enabled", ConfigType::boolean, "false keeps the entry but refuses it");
+    auto enabled = make_field("enabled", ConfigType::boolean, "false keeps the entry but refuses it");
     enabled.default_value = "true";
     user.fields = {name, role, token, enabled};
     users.item.push_back(user);

@@ -63,6 +63,18 @@ struct ConfigField {
     std::vector<ConfigField> item;
 };
 
+/// A field with the common parts filled in; set ranges, enums, format,
+/// `required` and children on the result.
+inline ConfigField make_field(std::string name, ConfigType type, std::string description,
+                              std::optional<std::string> default_value = std::nullopt) {
+    ConfigField f;
+    f.name = std::move(name);
+    f.type = type;
+    f.description = std::move(description);
+    f.default_value = std::move(default_value);
+    return f;
+}
+
 struct ConfigSchema {
     std::string name;         ///< e.g. "operations/delete" or, for factories, "rollout"
     std::string description;  ///< one line, shown by `wharf config validate`
