@@ -216,7 +216,10 @@ TreeReport validate_tree(const fs::path& dir, const std::string& display_dir,
         auto name = display(rel);
         auto match = catalog.match(key);
         if (!match) {
-            report.errors.push_back({name, {}, undeclared_message(catalog, key)});
+            auto message = undeclared_message(catalog, key);
+            // A factory folder's name used as a file is wrong whoever declares it.
+            auto& list = catalog.find(key) ? report.errors : report.undeclared;
+            list.push_back({name, {}, std::move(message)});
             continue;
         }
         auto [it, fresh] = owners.emplace(collision_key(key), name);

@@ -88,6 +88,11 @@ std::vector<std::filesystem::path> list_config_files(const std::filesystem::path
 struct TreeReport {
     std::size_t files = 0;
     std::vector<ConfigError> errors;
+    /// Files no schema in the catalog declares ("no plugin declares
+    /// operations/x"). A running host keeps such a file pending until a plugin
+    /// declaring it is installed, so whether this is a problem depends on
+    /// whether the catalog holds the plugins that will run: the caller decides.
+    std::vector<ConfigError> undeclared;
 };
 
 /// Checks a whole tree offline: every file parsed and validated, undeclared

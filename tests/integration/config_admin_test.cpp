@@ -82,12 +82,21 @@ std::string queue_file(const std::string& max_parallel) {
 TEST_CASE("the shipped configs load with both queues registered and resolved for the cores",
           "[config]") {
     Host host(8);
+    std::size_t pending = 0;
     for (const auto& s : host.admin->status()) {
         INFO(s.file << " " << (s.errors.empty() ? s.reason : s.errors.front().to_string()));
+        if (s.file.rfind("operations/", 0) == 0) {
+            // No plugin runs here: their files wait for the plugin to declare them.
+            CHECK(s.state == ConfigFileState::pending);
+            CHECK(s.reason.rfind("no plugin declares operations/", 0) == 0);
+            ++pending;
+            continue;
+        }
         CHECK(s.state == ConfigFileState::applied);
         CHECK(s.applied_version == 1);
         CHECK(s.applied_sha256.size() == 64);
     }
+    CHECK(pending >= 3);
     auto def = host.queue("default");
     REQUIRE(def);
     CHECK(def->reference->properties.get<std::string>("title") ==

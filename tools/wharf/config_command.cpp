@@ -1,8 +1,10 @@
 // `wharf config validate DIR`: checks a config tree offline with the host's
 // own schemas and code (host/config), plus the schemas of the plugins in
-// --plugins, read from their manifests by the out-of-process probe without
-// starting them. Prints every problem as `file:line:col: reason` on stdout and
-// exits 1 when there is any.
+// --plugins (default: the plugins_dir of DIR/wharf.yaml, when it exists), read
+// from their manifests by the out-of-process probe without starting them.
+// Prints every problem as `file:line:col: reason` on stdout and exits 1 when
+// there is any; a file no schema declares is only a warning when no plugins
+// directory is at hand.
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +14,7 @@
 
 #include "commands.hpp"
 #include "config/host_schemas.hpp"
+#include "config/host_settings.hpp"
 #include "config/schema_catalog.hpp"
 #include "modules/plugin_probe.hpp"
 #include "wharf/plugin.hpp"
@@ -73,6 +76,21 @@ std::vector<std::string> declare_plugins(const fs::path& dir, const fs::path& pr
     return problems;
 }
 
+// The plugins directory to read schemas from: --plugins, else the
+// plugins_dir that DIR/wharf.yaml names (resolved as wharfd resolves it) when
+// that directory exists. Empty when there is none.
+fs::path plugins_to_check(const fs::path& dir, const std::string& given) {
+    if (!given.empty()) return given;
+    try {
+        auto settings = host::load_host_settings(dir);
+        std::error_code ec;
+        if (fs::is_directory(settings.plugins_dir, ec)) return settings.plugins_dir;
+    } catch (const std::exception&) {
+        // A bad or missing wharf.yaml is reported by the tree check itself.
+    }
+    return {};
+}
+
 int validate(const std::string& dir, const std::string& plugins_dir, const std::string& probe) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
@@ -90,21 +108,39 @@ int validate(const std::string& dir, const std::string& plugins_dir, const std::
         catalog.declare(host::kHostOwner, schemas, checks);
     }
     std::size_t problems = 0;
-    if (!plugins_dir.empty()) {
-        for (const auto& p : declare_plugins(plugins_dir, find_probe(probe), catalog)) {
+    auto plugins = plugins_to_check(dir, plugins_dir);
+    if (!plugins.empty()) {
+        if (plugins_dir.empty())
+            std::cerr << "wharf config validate: plugin schemas from " << plugins.string()
+                      << " (plugins_dir in wharf.yaml)\n";
+        for (const auto& p : declare_plugins(plugins, find_probe(probe), catalog)) {
             std::cout << p << "\n";
             ++problems;
         }
     }
     auto report = host::validate_tree(dir, dir, catalog);
     for (auto& e : report.errors) {
-        if (plugins_dir.empty() && e.message.rfind("no plugin declares ", 0) == 0)
-            e.message += " (pass --plugins DIR to check it against the plugin's schema)";
         std::cout << e.to_string() << "\n";
         ++problems;
     }
+    // With the plugins that will run at hand, a file none of them declares is
+    // a mistake (a misspelt operation); without them it is only unchecked,
+    // and wharfd keeps it pending until its plugin is installed.
+    std::size_t unchecked = 0;
+    for (auto& e : report.undeclared) {
+        if (plugins.empty()) {
+            e.message = "warning: " + e.message +
+                        " (not checked: no plugins directory; pass --plugins DIR)";
+            ++unchecked;
+        } else {
+            ++problems;
+        }
+        std::cout << e.to_string() << "\n";
+    }
     if (problems == 0) {
-        std::cerr << "wharf config validate: " << report.files << " files OK\n";
+        std::cerr << "wharf config validate: " << report.files << " files OK";
+        if (unchecked) std::cerr << " (" << unchecked << " not checked against a plugin schema)";
+        std::cerr << "\n";
         return 0;
     }
     std::cerr << "wharf config validate: " << problems << (problems == 1 ? " problem" : " problems")
@@ -127,7 +163,8 @@ void add_config_commands(CLI::App& app, int& exit_code) {
     auto probe = std::make_shared<std::string>();
     validate_cmd->add_option("DIR", *dir, "the config directory (e.g. configs/)")->required();
     validate_cmd->add_option("--plugins", *plugins,
-                             "a plugins directory whose plugins' schemas apply (operations/*)");
+                             "a plugins directory whose plugins' schemas apply (operations/*); "
+                             "default: plugins_dir from DIR/wharf.yaml if it exists");
     validate_cmd->add_option("--probe", *probe, "the wharf-plugin-probe program to use");
     validate_cmd->callback(
         [&exit_code, dir, plugins, probe] { exit_code = validate(*dir, *plugins, *probe); });
