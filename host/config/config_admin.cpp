@@ -248,8 +248,11 @@ struct ConfigAdminState : std::enable_shared_from_this<ConfigAdminState> {
             record.status.reason = reason;
             record.status.errors.clear();
         }
+        // Info, not a warning: at start-up every operations file waits for its
+        // plugin, which the host loads after the configuration. The status
+        // (API, `wharf config`) keeps showing a file that stays pending.
         if (changed)
-            log->warn("config pending file={} reason={}", record.status.file, in_quotes(reason));
+            log->info("config pending file={} reason={}", record.status.file, in_quotes(reason));
     }
 
     // --- applying one file --------------------------------------------------
