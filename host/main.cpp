@@ -17,6 +17,7 @@
 #include "base/error.hpp"
 #include "base/log.hpp"
 #include "config/config_admin.hpp"
+#include "config/host_schemas.hpp"
 #include "config/host_settings.hpp"
 #include "http/http_server.hpp"
 #include "jobs/job_engine.hpp"
@@ -25,6 +26,7 @@
 #include "jobs/sqlite_job_store.hpp"
 #include "modules/plugin_manager.hpp"
 #include "modules/service_registry.hpp"
+#include "notify/notifier.hpp"
 #include "wharf/version.hpp"
 
 namespace {
@@ -98,10 +100,17 @@ int main(int argc, char** argv) {
         // what was active when the host last ended before it runs anything.
         wharf::host::SqliteJobStoreOptions store_options;
         store_options.path = settings.data_dir / "jobs.db";
+        store_options.synchronous = settings.jobs.synchronous;
+        store_options.max_log_lines = settings.jobs.max_log_lines;
         wharf::host::SqliteJobStore job_store(store_options);
         job_store.migrate();
         wharf::host::JobEngineOptions engine_options;
         engine_options.drain_timeout = settings.drain_timeout;
+        engine_options.stop_grace = settings.jobs.stop_grace;
+        engine_options.stuck_after = settings.jobs.stuck_after;
+        engine_options.shutdown_grace = settings.jobs.shutdown_grace;
+        engine_options.flush_interval = settings.jobs.flush_interval;
+        engine_options.max_workers = settings.jobs.max_workers;
         wharf::host::JobEngine jobs(registry, job_store, engine_options);
         jobs.start();
         auto purge_from = [](const boost::property_tree::ptree& v) {
@@ -149,6 +158,35 @@ int main(int argc, char** argv) {
             registry, *job_manager,
             [&config](std::string_view name) { return config.current(name); });
 
+        // Notifications: an inbox entry for the submitter of every finished
+        // job, and e-mail (sent from the notifier's own thread, retried) where
+        // notifications.yaml and the operation's email_enabled say so.
+        wharf::host::NotifierOptions notify_options;
+        notify_options.database = settings.data_dir / "notifications.db";
+        notify_options.config_dir = settings.config_dir;
+        notify_options.operations =
+            [&operations](const std::string& topic) -> std::optional<wharf::host::OperationNotice> {
+            for (const auto& info : operations.list())
+                if (info.descriptor.topic == topic)
+                    return wharf::host::OperationNotice{info.descriptor.name, info.descriptor.title,
+                                                        info.email_enabled};
+            return std::nullopt;
+        };
+        notify_options.find_job = [job_manager](wharf::JobId id) { return job_manager->find(id); };
+        auto notifier = std::make_shared<wharf::host::Notifier>(notify_options);
+        if (auto refused = notifier->apply(config.current(wharf::host::kNotificationsSchema)))
+            log->error("notifications not configured error=\"{}\"", *refused);
+        auto notify_subscription = config.subscribe(
+            wharf::host::kNotificationsSchema,
+            [&notifier, &config](const std::string&,
+                                 const std::optional<boost::property_tree::ptree>& v) {
+                return notifier->apply(v ? *v
+                                         : config.current(wharf::host::kNotificationsSchema));
+            });
+        auto notify_registration =
+            host_services.register_service(wharf::JobListener::kInterfaceName, notifier);
+        notifier->start();
+
         // The admin API. Users come from users.yaml through ConfigAdmin.
         wharf::host::HttpServerOptions http_options;
         http_options.listen = settings.listen;
@@ -162,6 +200,8 @@ int main(int argc, char** argv) {
         http_backends.config_schemas = [&config] { return config.schemas(); };
         http_backends.config_rescan = [&config] { config.rescan(); };
         http_backends.operations = &operations;
+        http_backends.notifier = notifier.get();
+        http_backends.repository = repository;
         wharf::host::HttpServer http(http_options, http_backends);
         auto users_subscription = config.subscribe(
             wharf::host::kUsersSchema,
@@ -172,6 +212,7 @@ int main(int argc, char** argv) {
         auto job_metrics = host_services.register_service(
             wharf::JobListener::kInterfaceName, http.job_metrics());
         http.start();
+        notifier->set_default_base_url("http://" + http.address() + "/");
         log->info("wharfd ready plugins={} api=http://{}", plugins.plugins().size(),
                   http.address());
 
@@ -183,6 +224,8 @@ int main(int argc, char** argv) {
         plugins.stop_all();
         repository_registration->unregister();
         jobs.stop();
+        notify_registration->unregister();
+        notifier->stop();
     } catch (const std::exception& e) {
         log->error("wharfd cannot start: {}", e.what());
         return 1;

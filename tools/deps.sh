@@ -12,9 +12,13 @@ build_pkgs=(
   libspdlog-dev libfmt-dev
   libssl-dev libmagic-dev openssl
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
+  libcurl4-openssl-dev
+  libcsv-dev
 )
 # prometheus: only for promtool, which checks /metrics in the tests.
-test_pkgs=(catch2 prometheus)
+# python3-aiosmtpd: a real SMTP server for the e-mail notification tests.
+# chromium, chromium-driver, python3-selenium: the dashboard's browser tests.
+test_pkgs=(catch2 prometheus python3-aiosmtpd chromium chromium-driver python3-selenium)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = "test" ]; then want+=("${test_pkgs[@]}"); fi

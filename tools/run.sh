@@ -22,11 +22,21 @@ if ! grep -q '^  - name: local-admin$' configs/users.yaml; then
   printf '  - name: local-admin\n    role: admin\n    token_sha256: %s\n' "$hash" >> configs/users.yaml
   echo "wharf: created the local admin user in configs/users.yaml; its token (shown once):"
   echo "       $token"
+  echo "       dashboard: http://$listen/ (log in with the token)"
   echo "       e.g. export WHARF_SERVER=http://$listen WHARF_TOKEN=$token"
+fi
+
+# First run on an empty data directory: a demo repository to try the
+# operations on (3,000 assets in /content/dam/gen, 300 pages with references
+# in /content/gen/en, and its live copies /content/gen/lc0 and lc1).
+if [ ! -e "$data_dir/repository/repository.db" ]; then
+  echo "wharf: empty data directory: seeding a demo repository (about a minute)"
+  build/tools/wharf/wharf repo generate --config configs \
+    --assets 3000 --pages 300 --refs-per-page 8 --live-copies 2
 fi
 
 echo "wharf: data in $data_dir"
 echo "wharf: plugins from $(realpath -m "configs/$(sed -n 's/^plugins_dir:[[:space:]]*//p' configs/wharf.yaml)")"
-echo "wharf: API at http://$listen (build/tools/wharf/wharf is the CLI)"
+echo "wharf: dashboard at http://$listen/, API at http://$listen/api (build/tools/wharf/wharf is the CLI)"
 echo "wharf: stop with Ctrl-C"
 exec build/host/wharfd --config configs/

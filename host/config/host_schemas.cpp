@@ -3,6 +3,8 @@
 #include "config/queue_config.hpp"
 #include "config/users_schema.hpp"
 
+#include <set>
+
 namespace wharf::host {
 namespace {
 
@@ -52,6 +54,46 @@ wharf::ConfigSchema wharf_schema() {
     s.fields.push_back(ranged(
         make_field("cores", ConfigType::integer, "cores assumed for max_parallel; 0 = detect", "0"), 0,
         4096));
+
+    auto jobs = make_field("jobs", ConfigType::object,
+                           "the job store and engine; read when the host starts");
+    auto synchronous =
+        make_field("synchronous", ConfigType::string,
+                   "SQLite synchronous mode of the job store: NORMAL survives a crash of the "
+                   "process, FULL also a power loss, OFF neither",
+                   "NORMAL");
+    synchronous.one_of = {"OFF", "NORMAL", "FULL", "EXTRA"};
+    jobs.fields.push_back(synchronous);
+    jobs.fields.push_back(
+        ranged(make_field("stop_grace_ms", ConfigType::integer,
+                          "a job still running this long after a stop request is overdue",
+                          "30000"),
+               0, 86400000));
+    jobs.fields.push_back(ranged(
+        make_field("stuck_after_ms", ConfigType::integer,
+                   "an active job without progress, log or checkpoint this long is stuck",
+                   "300000"),
+        1000, 604800000));
+    jobs.fields.push_back(
+        ranged(make_field("shutdown_grace_ms", ConfigType::integer,
+                          "on shutdown, how long running jobs may take to stop", "10000"),
+               0, 3600000));
+    jobs.fields.push_back(ranged(
+        make_field("flush_interval_ms", ConfigType::integer,
+                   "a running job's progress, log and report reach the store at least this often",
+                   "1000"),
+        10, 60000));
+    jobs.fields.push_back(ranged(
+        make_field("max_workers", ConfigType::integer,
+                   "jobs running at once over all queues (higher priority queues first); "
+                   "0 = only each queue's max_parallel",
+                   "0"),
+        0, 100000));
+    jobs.fields.push_back(
+        ranged(make_field("max_log_lines", ConfigType::integer,
+                          "log lines kept per job; older ones are dropped", "10000"),
+               10, 10000000));
+    s.fields.push_back(jobs);
     return s;
 }
 
@@ -105,14 +147,73 @@ wharf::ConfigSchema notifications_schema() {
                             "who receives every notification besides the job's submitter", "[]");
     recipients.item.push_back(formatted(make_field("", ConfigType::string, "an address"), "email"));
     s.fields.push_back(recipients);
+
+    auto users = make_field("users", ConfigType::list,
+                            "each API user's own address (the submitter of a job gets its e-mail)",
+                            "[]");
+    auto user = make_field("", ConfigType::object, "one user");
+    auto user_name = make_field("name", ConfigType::string, "the user's name as in users.yaml");
+    user_name.required = true;
+    auto user_email = formatted(make_field("email", ConfigType::string, "the user's address"), "email");
+    user_email.required = true;
+    user.fields = {user_name, user_email};
+    users.item.push_back(user);
+    s.fields.push_back(users);
+
+    s.fields.push_back(formatted(
+        make_field("dashboard_url", ConfigType::string,
+                   "base URL of the dashboard in e-mail links; default: the API's own address"),
+        "url"));
+
+    auto retry = make_field("retry", ConfigType::object, "how a failed send is retried");
+    retry.fields.push_back(ranged(make_field("initial_delay_ms", ConfigType::integer,
+                                             "wait before the first retry; doubles each time",
+                                             "30000"),
+                                  10, 86400000));
+    retry.fields.push_back(ranged(
+        make_field("max_delay_ms", ConfigType::integer, "longest wait between retries", "3600000"),
+        10, 604800000));
+    retry.fields.push_back(ranged(make_field("max_attempts", ConfigType::integer,
+                                             "attempts before a mail is given up", "50"),
+                                  1, 1000));
+    s.fields.push_back(retry);
+
+    auto inbox = make_field("inbox", ConfigType::object, "how long inbox entries are kept");
+    inbox.fields.push_back(ranged(
+        make_field("keep_days", ConfigType::integer, "entries older than this are deleted", "30"),
+        1, 36500));
+    inbox.fields.push_back(ranged(make_field("max_per_user", ConfigType::integer,
+                                             "each user keeps at most this many (newest)", "1000"),
+                                  1, 1000000));
+    s.fields.push_back(inbox);
     return s;
+}
+
+std::vector<CheckProblem> check_notifications(const boost::property_tree::ptree& values) {
+    std::vector<CheckProblem> problems;
+    if (values.get<std::int64_t>("retry.max_delay_ms", 3600000) <
+        values.get<std::int64_t>("retry.initial_delay_ms", 30000))
+        problems.push_back({"retry.max_delay_ms",
+                            "retry.max_delay_ms must not be below retry.initial_delay_ms"});
+    std::set<std::string> names;
+    std::size_t index = 0;
+    if (auto users = values.get_child_optional("users")) {
+        for (const auto& [key, user] : *users) {
+            auto name = user.get<std::string>("name", "");
+            if (!names.insert(name).second)
+                problems.push_back({"users." + std::to_string(index) + ".name",
+                                    "user '" + name + "' is listed twice"});
+            ++index;
+        }
+    }
+    return problems;
 }
 
 std::vector<HostSchema> host_schemas() {
     return {{wharf_schema(), {}},
             {queue_schema(), check_queue},
             {purge_schema(), {}},
-            {notifications_schema(), {}},
+            {notifications_schema(), check_notifications},
             {users_schema(), check_users}};
 }
 

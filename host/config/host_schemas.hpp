@@ -26,6 +26,8 @@ inline constexpr const char* kHostOwner = "host";
 wharf::ConfigSchema wharf_schema();
 wharf::ConfigSchema purge_schema();
 wharf::ConfigSchema notifications_schema();
+/// notifications.yaml rules across keys: retry delays in order, user names unique.
+std::vector<CheckProblem> check_notifications(const boost::property_tree::ptree& values);
 
 struct HostSchema {
     wharf::ConfigSchema schema;

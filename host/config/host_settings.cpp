@@ -29,6 +29,17 @@ HostSettings host_settings_from(const fs::path& config_dir,
         std::chrono::milliseconds(values.get<long>("plugin_start_timeout_ms", 10000));
     s.drain_timeout = std::chrono::milliseconds(values.get<long>("drain_timeout_ms", 30000));
     s.cores = values.get<unsigned>("cores", 0);
+    auto& jobs = s.jobs;
+    jobs.synchronous = values.get<std::string>("jobs.synchronous", jobs.synchronous);
+    auto ms = [&values](const char* key, std::chrono::milliseconds fallback) {
+        return std::chrono::milliseconds(values.get<long>(key, fallback.count()));
+    };
+    jobs.stop_grace = ms("jobs.stop_grace_ms", jobs.stop_grace);
+    jobs.stuck_after = ms("jobs.stuck_after_ms", jobs.stuck_after);
+    jobs.shutdown_grace = ms("jobs.shutdown_grace_ms", jobs.shutdown_grace);
+    jobs.flush_interval = ms("jobs.flush_interval_ms", jobs.flush_interval);
+    jobs.max_workers = values.get<std::size_t>("jobs.max_workers", jobs.max_workers);
+    jobs.max_log_lines = values.get<std::int64_t>("jobs.max_log_lines", jobs.max_log_lines);
     return s;
 }
 

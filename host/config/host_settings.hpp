@@ -9,10 +9,23 @@
 
 #include <boost/property_tree/ptree.hpp>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
 namespace wharf::host {
+
+/// The `jobs:` section: the job store and engine. Read at start.
+struct HostJobSettings {
+    std::string synchronous = "NORMAL";  ///< SQLite synchronous: OFF, NORMAL, FULL or EXTRA
+    std::chrono::milliseconds stop_grace{30000};      ///< stop request -> overdue
+    std::chrono::milliseconds stuck_after{300000};    ///< no heartbeat this long -> stuck
+    std::chrono::milliseconds shutdown_grace{10000};  ///< on stop, wait this long for runs
+    std::chrono::milliseconds flush_interval{1000};   ///< running job's progress/log to store
+    std::size_t max_workers = 0;       ///< jobs running at once over all queues; 0 = no cap
+    std::int64_t max_log_lines = 10000;  ///< per job; older lines are dropped
+};
 
 struct HostSettings {
     std::filesystem::path config_dir;   ///< the directory given to --config
@@ -23,6 +36,7 @@ struct HostSettings {
     std::chrono::milliseconds plugin_start_timeout{10000};
     std::chrono::milliseconds drain_timeout{30000};
     unsigned cores = 0;  ///< 0 = detect
+    HostJobSettings jobs;
 };
 
 /// Reads `<config_dir>/wharf.yaml` (its defaults when the file does not

@@ -53,6 +53,12 @@ struct ApiContext {
 
 using ApiHandler = void (*)(ApiContext&, const httplib::Request&, httplib::Response&,
                             const ApiUser&);
+/// A handler that reads the request body itself as it arrives (`body`), so
+/// that a large upload goes to a file rather than into memory. It enforces the
+/// body limits; a body it leaves unread closes the connection.
+using ApiBodyHandler = void (*)(ApiContext&, const httplib::Request&,
+                                const httplib::ContentReader& body, httplib::Response&,
+                                const ApiUser&);
 
 /// One route: the httplib pattern (a regex), the OpenAPI path, the role.
 struct RouteEntry {
@@ -61,6 +67,9 @@ struct RouteEntry {
     const char* path;
     Role role;
     ApiHandler handler;
+    /// Set: serves the route instead of `handler`, with the body unread
+    /// (POST only); text/csv bodies may then reach max_upload_bytes.
+    ApiBodyHandler body_handler = nullptr;
 };
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
@@ -74,5 +83,12 @@ JobId job_id_param(const httplib::Request& req);
 const std::vector<RouteEntry>& job_routes();
 const std::vector<RouteEntry>& status_routes();
 const std::vector<RouteEntry>& operation_routes();
+/// The inbox and notification status (inbox_routes.cpp), repository reads (repo_routes.cpp).
+const std::vector<RouteEntry>& inbox_routes();
+const std::vector<RouteEntry>& repo_routes();
+/// GET /api/me (dashboard_routes.cpp); listed with the API's routes.
+const std::vector<RouteEntry>& dashboard_routes();
+/// The dashboard's files at / and /dashboard/{file}: served, but not API routes.
+const std::vector<RouteEntry>& dashboard_asset_routes();
 
 }  // namespace wharf::host

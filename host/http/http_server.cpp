@@ -3,7 +3,9 @@
 #include <httplib.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <charconv>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -106,7 +108,7 @@ std::pair<std::string, int> split_listen(const std::string& listen) {
 }
 
 void dispatch(ApiContext& ctx, const RouteEntry& route, const httplib::Request& req,
-              httplib::Response& res) {
+              httplib::Response& res, const httplib::ContentReader* reader = nullptr) {
     t_route = route.path;
     ApiUser user{"", Role::none};
     if (route.role != Role::none) {
@@ -139,7 +141,11 @@ void dispatch(ApiContext& ctx, const RouteEntry& route, const httplib::Request& 
         }
     }
     try {
-        route.handler(ctx, req, res, user);
+        if (reader && route.body_handler) {
+            route.body_handler(ctx, req, *reader, res, user);
+        } else {
+            route.handler(ctx, req, res, user);
+        }
     } catch (const ApiError& e) {
         send_error(res, e.status, e.code, e.message, e.field);
     } catch (const Error& e) {
@@ -198,6 +204,10 @@ struct HttpServer::Impl {
         routes.insert(routes.end(), status.begin(), status.end());
         const auto& operations = operation_routes();
         routes.insert(routes.end(), operations.begin(), operations.end());
+        for (const auto* table : {&inbox_routes(), &repo_routes()})
+            routes.insert(routes.end(), table->begin(), table->end());
+        for (const auto* table : {&dashboard_routes(), &dashboard_asset_routes()})
+            routes.insert(routes.end(), table->begin(), table->end());
     }
 };
 
@@ -225,18 +235,31 @@ void HttpServer::start() {
                              pending = options.max_pending_connections] {
         return new BoundedTaskQueue(threads, pending);
     };
-    server.set_payload_max_length(options.max_body_bytes);
+    // httplib refuses a declared length above this on every route; the
+    // pre-routing check below holds routes other than uploads to max_body_bytes.
+    server.set_payload_max_length(std::max(options.max_body_bytes, options.max_upload_bytes));
     server.set_read_timeout(options.read_timeout);
     server.set_write_timeout(options.write_timeout);
     server.set_keep_alive_timeout(options.keep_alive_timeout.count());
     server.set_keep_alive_max_count(10000);
     server.set_tcp_nodelay(true);
 
-    server.set_pre_routing_handler([max = options.max_body_bytes](const httplib::Request& req,
-                                                                  httplib::Response& res) {
+    std::vector<std::regex> upload_routes;
+    for (const auto& route : impl.routes)
+        if (route.body_handler) upload_routes.emplace_back(route.pattern);
+    server.set_pre_routing_handler([json_max = options.max_body_bytes,
+                                    upload_max = options.max_upload_bytes,
+                                    upload_routes](const httplib::Request& req,
+                                                   httplib::Response& res) {
         t_route = "unmatched";
         t_start = Clock::now();
         t_user.clear();
+        // A CSV upload to a route that streams its body has its own limit.
+        const bool upload =
+            req.method == "POST" && req.get_header_value("Content-Type").rfind("text/csv", 0) == 0 &&
+            std::any_of(upload_routes.begin(), upload_routes.end(),
+                        [&](const std::regex& r) { return std::regex_match(req.path, r); });
+        const std::size_t max = upload ? upload_max : json_max;
         // httplib would read (and discard) an oversized body before saying 413;
         // a declared length over the limit is refused before reading a byte.
         auto length = req.get_header_value("Content-Length");
@@ -304,7 +327,27 @@ void HttpServer::start() {
             dispatch(ctx, route, req, res);
         };
         std::string method = route.method;
-        if (method == "GET") {
+        if (route.body_handler && method == "POST") {
+            server.Post(route.pattern, [&ctx, &route](const httplib::Request& req,
+                                                      httplib::Response& res,
+                                                      const httplib::ContentReader& reader) {
+                // A body left unread, or read in part, would be taken for the
+                // next request on this connection: close it instead.
+                bool complete = false;
+                httplib::ContentReader tracked(
+                    [&](httplib::ContentReceiver receiver) {
+                        return complete = reader(std::move(receiver));
+                    },
+                    [&](httplib::MultipartContentHeader header, httplib::ContentReceiver receiver) {
+                        return complete = reader(std::move(header), std::move(receiver));
+                    });
+                dispatch(ctx, route, req, res, &tracked);
+                auto length = req.get_header_value("Content-Length");
+                bool has_body = (!length.empty() && length != "0") ||
+                                req.has_header("Transfer-Encoding");
+                if (has_body && !complete) res.set_header("Connection", "close");
+            });
+        } else if (method == "GET") {
             server.Get(route.pattern, handler);
         } else if (method == "POST") {
             server.Post(route.pattern, handler);
@@ -329,8 +372,10 @@ void HttpServer::start() {
     auto deadline = Clock::now() + std::chrono::seconds(10);
     while (!server.is_running() && Clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    ctx.log->info("http listening address={} users={} workers={} max_body_bytes={}", address(),
-                  ctx.users.size(), options.worker_threads, options.max_body_bytes);
+    ctx.log->info(
+        "http listening address={} users={} workers={} max_body_bytes={} max_upload_bytes={}",
+        address(), ctx.users.size(), options.worker_threads, options.max_body_bytes,
+        options.max_upload_bytes);
 }
 
 void HttpServer::stop() {
@@ -354,7 +399,8 @@ UserDirectory& HttpServer::users() { return impl_->ctx.users; }
 
 std::vector<HttpRoute> HttpServer::routes() {
     std::vector<HttpRoute> out;
-    for (const auto* table : {&job_routes(), &status_routes(), &operation_routes()})
+    for (const auto* table : {&job_routes(), &status_routes(), &operation_routes(), &inbox_routes(),
+                              &repo_routes(), &dashboard_routes()})
         for (const auto& r : *table) out.push_back({r.method, r.path, r.role});
     return out;
 }

@@ -10,8 +10,11 @@
 // naming the role. Errors are JSON: {"error": {"code", "message", "field"}}.
 // A refused request changes nothing.
 //
-// Resources: a request body is refused with 413 above `max_body_bytes`; reads
-// and writes time out; connections are served by a fixed pool of worker
+// Resources: a request body is refused with 413 above `max_body_bytes`, except
+// a CSV upload (a text/csv body to POST /api/operations/{operation}), which is
+// streamed to a temporary file in the repository's binary store as it arrives
+// and refused with 413 above `max_upload_bytes` (the temporary file removed);
+// reads and writes time out; connections are served by a fixed pool of worker
 // threads, and when every worker is busy and `max_pending_connections` wait,
 // the accept thread waits too (the kernel's backlog holds the rest), so load
 // never grows memory without bound. The server has its own threads: nothing
@@ -38,6 +41,8 @@
 #include "jobs/operation_submission.hpp"
 #include "modules/plugin_manager.hpp"
 #include "modules/service_registry.hpp"
+#include "notify/notifier.hpp"
+#include "wharf/repository.hpp"
 #include "wharf/jobs.hpp"
 
 namespace wharf::host {
@@ -48,6 +53,9 @@ struct HttpServerOptions {
     /// configs/users.yaml; empty or missing = no users (protected routes say 401).
     std::filesystem::path users_file;
     std::size_t max_body_bytes = 1024 * 1024;
+    /// A text/csv upload to an operation (metadata-import) is refused with 413
+    /// above this; it is never held in memory.
+    std::size_t max_upload_bytes = 256 * 1024 * 1024;
     std::chrono::milliseconds read_timeout{5000};
     std::chrono::milliseconds write_timeout{5000};
     std::chrono::seconds keep_alive_timeout{5};
@@ -70,6 +78,11 @@ struct HttpBackends {
     /// POST /api/operations/{operation} and GET /api/operations; null = no
     /// operations (404 unknown_operation, an empty list).
     OperationSubmission* operations = nullptr;
+    /// GET/POST /api/inbox..., GET /api/notifications/status and the notify
+    /// lines of /metrics; null = no notifications (503 unavailable).
+    Notifier* notifier = nullptr;
+    /// GET /api/repo/...; null = no repository (503 unavailable).
+    std::shared_ptr<const wharf::Repository> repository;
 };
 
 /// One route, as the server and its OpenAPI document name it.

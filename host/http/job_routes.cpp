@@ -2,12 +2,14 @@
 // enqueue, stop and delete (operations: operation_routes.cpp).
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <set>
 
 #include "base/error.hpp"
 #include "http/api_context.hpp"
 #include "http/http_client.hpp"
 #include "http/json_codec.hpp"
+#include "jobs/operation_submission.hpp"
 
 namespace wharf::host {
 namespace {
@@ -241,6 +243,47 @@ void job_report(ApiContext& ctx, const Request& req, Response& res, const ApiUse
         });
 }
 
+// The file a consumer attached (JobContext::attach_result), streamed in
+// chunks: never read whole into memory.
+void job_result(ApiContext& ctx, const Request& req, Response& res, const ApiUser&) {
+    allow_params(req, {});
+    auto id = job_id_param(req);
+    require_job(ctx, id);
+    auto checkpoints = ctx.backends.store->checkpoints(id);
+    auto it = checkpoints.find(kResultCheckpoint);
+    auto file = it == checkpoints.end() ? std::nullopt : decode_result_file(it->second);
+    if (!file)
+        throw ApiError{404, "no_result",
+                       "job " + job_id_to_string(id) +
+                           " has no result file (yet): only some operations attach one, when "
+                           "their output is complete",
+                       "id"};
+    std::error_code ec;
+    auto size = std::filesystem::file_size(file->path, ec);
+    auto in = std::make_shared<std::ifstream>(file->path, std::ios::binary);
+    if (ec || !*in) {
+        ctx.log->error("http job result missing job={} file={}", id, file->path.string());
+        throw ApiError{404, "no_result",
+                       "the result file of job " + job_id_to_string(id) + " is gone", "id"};
+    }
+    res.set_header("Content-Disposition", "attachment; filename=\"" + file->download_name + "\"");
+    auto log = ctx.log;
+    res.set_content_provider(
+        static_cast<std::size_t>(size), file->content_type,
+        [in, log, id](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+            char buffer[64 * 1024];
+            in->seekg(static_cast<std::streamoff>(offset));
+            auto n = std::min(length, sizeof buffer);
+            in->read(buffer, static_cast<std::streamsize>(n));
+            auto got = static_cast<std::size_t>(in->gcount());
+            if (got == 0) {
+                log->error("http job result truncated job={} offset={}", id, offset);
+                return false;
+            }
+            return sink.write(buffer, got);
+        });
+}
+
 Json parse_body(const Request& req) {
     auto type = req.get_header_value("Content-Type");
     if (!type.empty() && type.find("json") == std::string::npos)
@@ -372,6 +415,7 @@ const std::vector<RouteEntry>& job_routes() {
         {"GET", R"(/api/jobs/([^/]+)/log)", "/api/jobs/{id}/log", Role::viewer, job_log},
         {"GET", R"(/api/jobs/([^/]+)/report\.csv)", "/api/jobs/{id}/report.csv", Role::viewer,
          job_report},
+        {"GET", R"(/api/jobs/([^/]+)/result)", "/api/jobs/{id}/result", Role::viewer, job_result},
         {"POST", R"(/api/jobs)", "/api/jobs", Role::operator_, enqueue_job},
         {"POST", R"(/api/jobs/([^/]+)/stop)", "/api/jobs/{id}/stop", Role::operator_, stop_job},
         {"DELETE", R"(/api/jobs/([^/]+))", "/api/jobs/{id}", Role::operator_, delete_job},

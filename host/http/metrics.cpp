@@ -184,17 +184,15 @@ std::string render_metrics(const MetricSources& src) {
             JobStatistics empty;
             const auto* s = find(q);
             if (!s) s = &empty;
-            const std::pair<const char*, std::int64_t> by_state[] = {
-                {"queued", s->queued},       {"scheduled", s->scheduled}, {"active", s->active},
-                {"succeeded", s->succeeded}, {"failed", s->failed},       {"error", s->error},
-                {"stopped", s->stopped},     {"given_up", s->given_up}};
-            for (const auto& [state, n] : by_state)
-                w.sample("wharf_jobs", {{"queue", q}, {"state", state}}, static_cast<double>(n));
+            for (auto state : kAllJobStates)
+                w.sample("wharf_jobs", {{"queue", q}, {"state", wharf::to_string(state)}},
+                         static_cast<double>(s->count(state)));
         }
         w.family("wharf_queue_depth", "gauge", "jobs waiting to run (queued) by queue");
         for (const auto& q : queues) {
             const auto* s = find(q);
-            w.sample("wharf_queue_depth", {{"queue", q}}, s ? static_cast<double>(s->queued) : 0);
+            w.sample("wharf_queue_depth", {{"queue", q}},
+                     s ? static_cast<double>(s->count(JobState::queued)) : 0);
         }
         w.family("wharf_job_average_wait_seconds", "gauge",
                  "average enqueue-to-start wait of finished jobs in history by queue");
@@ -206,6 +204,19 @@ std::string render_metrics(const MetricSources& src) {
         for (const auto& s : stats)
             w.sample("wharf_job_average_processing_seconds", {{"queue", s.key}},
                      std::chrono::duration<double>(s.average_processing).count());
+    }
+    if (src.queue_views) {
+        w.family("wharf_jobs_running", "gauge", "jobs running now by queue (overdue included)");
+        for (const auto& v : *src.queue_views)
+            w.sample("wharf_jobs_running", {{"queue", v.name}}, v.running);
+        w.family("wharf_jobs_stuck", "gauge",
+                 "running jobs without a heartbeat for jobs.stuck_after_ms, by queue");
+        for (const auto& v : *src.queue_views)
+            w.sample("wharf_jobs_stuck", {{"queue", v.name}}, v.stuck);
+        w.family("wharf_jobs_overdue", "gauge",
+                 "running jobs still going jobs.stop_grace_ms after a stop request, by queue");
+        for (const auto& v : *src.queue_views)
+            w.sample("wharf_jobs_overdue", {{"queue", v.name}}, v.overdue);
     }
     if (src.jobs) {
         w.histogram("wharf_job_duration_seconds", "run time of jobs by queue, observed at run end",

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "config/config_admin.hpp"
+#include "jobs/job_engine.hpp"
 #include "jobs/job_store.hpp"
 #include "modules/plugin_manager.hpp"
 #include "wharf/jobs.hpp"
@@ -105,6 +106,8 @@ private:
 struct MetricSources {
     const JobStore* store = nullptr;
     std::vector<std::string> live_queues;  ///< queues registered now (depth 0 if no jobs)
+    /// The engine's view of running jobs per queue (stuck and overdue runs).
+    const std::vector<QueueView>* queue_views = nullptr;
     const std::vector<PluginInfo>* plugins = nullptr;
     const std::vector<ConfigFileStatus>* config = nullptr;
     std::uint64_t config_refusals = 0;

@@ -26,17 +26,12 @@ std::vector<std::shared_ptr<wharf::Queue>> live_queues(ApiContext& ctx) {
 Json statistics_json(const JobStatistics* s) {
     JobStatistics empty;
     if (!s) s = &empty;
-    return {{"queued", s->queued},
-            {"scheduled", s->scheduled},
-            {"active", s->active},
-            {"succeeded", s->succeeded},
-            {"failed", s->failed},
-            {"error", s->error},
-            {"stopped", s->stopped},
-            {"given_up", s->given_up},
-            {"average_wait_ms", std::chrono::duration<double, std::milli>(s->average_wait).count()},
-            {"average_processing_ms",
-             std::chrono::duration<double, std::milli>(s->average_processing).count()}};
+    Json out = Json::object();
+    for (auto state : kAllJobStates) out[wharf::to_string(state)] = s->count(state);
+    out["average_wait_ms"] = std::chrono::duration<double, std::milli>(s->average_wait).count();
+    out["average_processing_ms"] =
+        std::chrono::duration<double, std::milli>(s->average_processing).count();
+    return out;
 }
 
 void no_params(const Request& req) {
@@ -60,6 +55,7 @@ void list_queues(ApiContext& ctx, const Request& req, Response& res, const ApiUs
         const auto& v = it->second;
         q["running"] = v.running;
         q["overdue"] = v.overdue;
+        q["stuck"] = v.stuck;
         q["held_by_retry"] = v.held_by_retry ? Json(*v.held_by_retry) : Json(nullptr);
         q["topics_without_consumer"] = v.topics_without_consumer;
     };
@@ -134,10 +130,17 @@ void get_metrics(ApiContext& ctx, const Request& req, Response& res, const ApiUs
         sources.config = &config;
         sources.config_refusals = ctx.refusals.observe(config);
     }
+    std::vector<QueueView> queue_views;
+    if (ctx.backends.queue_views) {
+        queue_views = ctx.backends.queue_views();
+        sources.queue_views = &queue_views;
+    }
     sources.http = &ctx.http_metrics;
     sources.jobs = ctx.job_metrics.get();
     res.status = 200;
-    res.set_content(render_metrics(sources), "text/plain; version=0.0.4; charset=utf-8");
+    auto text = render_metrics(sources);
+    if (ctx.backends.notifier) text += ctx.backends.notifier->metrics_text();
+    res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 void healthz(ApiContext& ctx, const Request&, Response& res, const ApiUser&) {

@@ -17,6 +17,7 @@
 #include "base/error.hpp"
 #include "base/log.hpp"
 #include "jobs/job_routing.hpp"
+#include "jobs/operation_submission.hpp"
 
 namespace wharf::host {
 
@@ -208,6 +209,19 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
     std::shared_ptr<wharf::ServiceRegistration> manager_registration, purge_registration;
     std::shared_ptr<wharf::JobManager> manager_service;
 
+    // Where consumers keep attached result files (the directory above each
+    // `<job id>/` directory), learnt from attach_result and remove_job: purge
+    // deletes the directories of the jobs it removed from each of them.
+    struct ResultRoots {
+        std::mutex mutex;
+        std::set<std::filesystem::path> roots;
+        void add(const ResultFile& file) {
+            std::lock_guard lock(mutex);
+            roots.insert(file.path.parent_path().parent_path());
+        }
+    };
+    std::shared_ptr<ResultRoots> result_roots = std::make_shared<ResultRoots>();
+
     // --- helpers (REQUIRES: mutex held) --------------------------------------------
 
     QueueState& queue_state(const std::string& name) { return queues[name]; }
@@ -249,6 +263,22 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
         q.maybe_waiting = true;
         ++q.generation;
         wake = true;
+    }
+
+    // Whether a job of `topic` just queued in `q` could start at once. When
+    // not, waking the dispatcher (a thread switch per enqueue) would find
+    // nothing to do: a topic without consumer waits for one (its arrival
+    // wakes every queue), a queue with every slot busy claims the job in the
+    // round that the end of one of its runs starts, an ordered queue held by a
+    // retry is woken by the timer when the retry is due.
+    bool may_start_now_locked(const QueueState& q, const std::string& topic) const {
+        if (!consumer_for(topic)) return false;
+        if (!q.live || !q.settings) return true;
+        const auto& s = *q.settings;
+        bool ordered = s.type == wharf::QueueType::ordered;
+        if (ordered && q.held_by) return false;
+        unsigned limit = ordered ? 1u : std::max(1u, s.max_parallel);
+        return q.active < limit;
     }
 
     void all_queues_may_have_work() {
@@ -932,6 +962,22 @@ public:
 
     bool is_stopped() const override { return run_.stop_reason() != StopReason::none; }
 
+    void attach_result(const std::filesystem::path& file, std::string_view download_name,
+                       std::string_view content_type) override {
+        auto next = check_result_file(file, download_name, content_type, run_.job->id);
+        auto previous = checkpoint(kResultCheckpoint);
+        checkpoint(kResultCheckpoint, encode_result_file(next));
+        core_.result_roots->add(next);
+        if (previous) {
+            auto old = decode_result_file(*previous);
+            // Same directory (the job's own): only the old file goes.
+            if (old && old->path != next.path) {
+                std::error_code ec;
+                std::filesystem::remove(old->path, ec);
+            }
+        }
+    }
+
     // Writes what is buffered. Called at the end of the run too.
     void flush(bool final = false) {
         if (core_.closed.load()) return;
@@ -1088,7 +1134,8 @@ private:
 
 class PurgeConsumer final : public wharf::JobConsumer {
 public:
-    explicit PurgeConsumer(JobStore& store) : store_(store) {}
+    PurgeConsumer(JobStore& store, std::shared_ptr<JobEngine::Core::ResultRoots> roots)
+        : store_(store), roots_(std::move(roots)) {}
 
     JobResult process(wharf::JobContext& context) override {
         const auto& p = context.payload();
@@ -1100,6 +1147,7 @@ public:
         request.max_keep = static_cast<std::size_t>(std::max<std::int64_t>(0, max_jobs));
         request.batch_size = batch;
         auto result = store_.purge(request);
+        if (result.removed > 0) remove_orphaned_results();
         std::string message = "removed " + std::to_string(result.removed) +
                               " finished jobs in " + std::to_string(result.batches) +
                               " batches (threshold_days=" + std::to_string(days) +
@@ -1109,7 +1157,35 @@ public:
     }
 
 private:
+    // Result directories (`<root>/<job id>/`) whose job is gone.
+    void remove_orphaned_results() {
+        std::vector<std::filesystem::path> roots;
+        {
+            std::lock_guard lock(roots_->mutex);
+            roots.assign(roots_->roots.begin(), roots_->roots.end());
+        }
+        for (const auto& root : roots) {
+            std::error_code ec;
+            for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+                const auto name = entry.path().filename().string();
+                if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+                    continue;
+                JobId id = 0;
+                try {
+                    id = std::stoll(name);
+                } catch (const std::exception&) {
+                    continue;
+                }
+                if (!store_.find(id)) {
+                    std::error_code rm;
+                    std::filesystem::remove_all(entry.path(), rm);
+                }
+            }
+        }
+    }
+
     JobStore& store_;
+    std::shared_ptr<JobEngine::Core::ResultRoots> roots_;
 };
 
 }  // namespace
@@ -1181,7 +1257,7 @@ void JobEngine::start() {
     purge_props.add_child(wharf::JobConsumer::kTopicsProperty, topics);
     c.purge_registration = c.registry.register_service(
         host, nullptr, wharf::interfaces::kJobConsumer,
-        std::make_shared<PurgeConsumer>(c.store), purge_props, 0);
+        std::make_shared<PurgeConsumer>(c.store, c.result_roots), purge_props, 0);
     c.log->info("job engine started worker={} stop_grace_ms={} stuck_after_ms={} "
                 "drain_timeout_ms={}",
                 c.options.worker, c.options.stop_grace.count(), c.options.stuck_after.count(),
@@ -1331,8 +1407,9 @@ Job JobEngine::enqueue(std::string_view topic, Ptree payload,
     {
         std::lock_guard lock(c.mutex);
         if (stored.state == JobState::queued) {
-            c.work_arrived(c.queue_state(stored.queue), stored.topic);
-            c.dispatch_cv.notify_one();
+            auto& q = c.queue_state(stored.queue);
+            c.work_arrived(q, stored.topic);
+            if (c.may_start_now_locked(q, stored.topic)) c.dispatch_cv.notify_one();
         } else {
             c.timer_wake = true;
             c.timer_cv.notify_one();
@@ -1377,7 +1454,17 @@ JobActionResult JobEngine::stop_job(JobId id) {
 JobActionResult JobEngine::remove_job(JobId id) {
     auto& c = *core_;
     auto job = c.store.find(id);
+    std::optional<ResultFile> result_file;
+    if (job) {
+        auto checkpoints = c.store.checkpoints(id);
+        if (auto it = checkpoints.find(kResultCheckpoint); it != checkpoints.end())
+            result_file = decode_result_file(it->second);
+    }
     auto result = c.store.remove(id);
+    if (result && result_file) {
+        c.result_roots->add(*result_file);
+        remove_result_file(*result_file, id);
+    }
     if (result && job) {
         c.log->info("job removed id={} topic={} state={}", id, job->topic, to_string(job->state));
         std::lock_guard lock(c.mutex);
@@ -1405,6 +1492,9 @@ JobViewPage JobEngine::list(const JobFilter& filter) const {
 
 std::vector<QueueView> JobEngine::queues() const {
     std::lock_guard lock(core_->mutex);
+    std::map<std::string, unsigned> stuck;
+    for (const auto& [id, run] : core_->running)
+        if (run->stuck) ++stuck[run->queue];
     std::vector<QueueView> out;
     for (const auto& [name, q] : core_->queues) {
         if (!q.live && q.active == 0) continue;
@@ -1414,6 +1504,7 @@ std::vector<QueueView> JobEngine::queues() const {
         v.live = q.live;
         v.running = q.active;
         v.overdue = q.overdue;
+        if (auto it = stuck.find(name); it != stuck.end()) v.stuck = it->second;
         if (q.settings && q.settings->type == wharf::QueueType::ordered) v.held_by_retry = q.held_by;
         for (const auto& t : q.topics)
             if (!core_->consumer_for(t)) v.topics_without_consumer.push_back(t);

@@ -99,6 +99,7 @@ struct QueueView {
     bool live = false;       ///< registered now (a removed queue lingers while jobs finish)
     unsigned running = 0;    ///< slots in use (overdue ones included)
     unsigned overdue = 0;    ///< slots held by jobs that ignore a stop request
+    unsigned stuck = 0;      ///< running jobs without a heartbeat for stuck_after
     std::optional<JobId> held_by_retry;  ///< ordered queue waiting for this job's retry
     std::vector<std::string> topics_without_consumer;  ///< waiting topics nobody takes
 };

@@ -39,6 +39,7 @@
 // std::nullopt or a not_found JobActionResult.
 // REQUIRES: migrate() has been called once before any other method.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -139,20 +140,33 @@ struct JobLogLine {
     std::string line;
 };
 
+/// Every state in JobState order: the index of a state-indexed array.
+inline constexpr std::array<JobState, 8> kAllJobStates = {
+    JobState::queued, JobState::scheduled, JobState::active, JobState::succeeded,
+    JobState::failed, JobState::error,     JobState::stopped, JobState::given_up};
+static_assert(
+    [] {
+        for (std::size_t i = 0; i < kAllJobStates.size(); ++i)
+            if (static_cast<std::size_t>(kAllJobStates[i]) != i) return false;
+        return true;
+    }(),
+    "kAllJobStates must list the states in JobState order");
+
 /// Counts and averages per queue or per topic. Averages are over final jobs
 /// still in history: wait = started - queued, processing = finished - started.
 struct JobStatistics {
     std::string key;  ///< queue name or topic
-    std::int64_t queued = 0;
-    std::int64_t scheduled = 0;
-    std::int64_t active = 0;
-    std::int64_t succeeded = 0;
-    std::int64_t failed = 0;  ///< waiting for a retry
-    std::int64_t error = 0;
-    std::int64_t stopped = 0;
-    std::int64_t given_up = 0;
+    /// Jobs per state, indexed by the JobState's value (see kAllJobStates).
+    std::array<std::int64_t, kAllJobStates.size()> by_state{};
     std::chrono::microseconds average_wait{0};
     std::chrono::microseconds average_processing{0};
+
+    std::int64_t count(JobState state) const noexcept {
+        return by_state[static_cast<std::size_t>(state)];
+    }
+    std::int64_t& count(JobState state) noexcept {
+        return by_state[static_cast<std::size_t>(state)];
+    }
 };
 
 enum class StatisticsGroup { queue, topic };
@@ -259,7 +273,9 @@ public:
     /// A page newest first; see JobFilter. The limit is capped at 1000.
     virtual JobPage list(const JobFilter& filter) const = 0;
 
-    /// Counts per state and average times, grouped by queue or topic.
+    /// Counts per state and average times, grouped by queue or topic. Read
+    /// from running counts that every state change keeps in its own
+    /// transaction: the cost does not grow with the number of jobs in history.
     virtual std::vector<JobStatistics> statistics(StatisticsGroup group) const = 0;
 
     /// Log lines with seq > after_seq, oldest first, at most `limit`.

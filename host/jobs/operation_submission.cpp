@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <deque>
+#include <fstream>
 #include <map>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
 
 #include "base/error.hpp"
 #include "base/log.hpp"
@@ -51,7 +55,35 @@ public:
     }
     bool is_stopped() const override { return false; }
 
-    void finish() { run_.log.assign(log_.begin(), log_.end()); }
+    void attach_result(const std::filesystem::path& file, std::string_view download_name,
+                       std::string_view content_type) override {
+        auto next = check_result_file(file, download_name, content_type, 0);
+        if (result_ && result_->path != next.path) remove_result_file(*result_, 0);
+        result_ = std::move(next);
+    }
+
+    // Hands the attached file's content to the caller and deletes the file:
+    // an inline run leaves nothing behind.
+    void finish() {
+        run_.log.assign(log_.begin(), log_.end());
+        if (!result_) return;
+        InlineResult out;
+        out.download_name = result_->download_name;
+        out.content_type = result_->content_type;
+        std::error_code ec;
+        out.size = std::filesystem::file_size(result_->path, ec);
+        if (ec) out.size = 0;
+        if (out.size > options_.max_inline_result_bytes) {
+            out.truncated = true;
+        } else {
+            std::ifstream in(result_->path, std::ios::binary);
+            std::ostringstream content;
+            content << in.rdbuf();
+            out.content = std::move(content).str();
+        }
+        remove_result_file(*result_, 0);
+        run_.result = std::move(out);
+    }
 
 private:
     wharf::Job job_;
@@ -59,6 +91,7 @@ private:
     InlineRun& run_;
     std::deque<std::string> log_;
     std::map<std::string, std::string> checkpoints_;
+    std::optional<ResultFile> result_;
 };
 
 const char* outcome_name(wharf::JobResult::Outcome outcome) {
@@ -74,6 +107,65 @@ const char* outcome_name(wharf::JobResult::Outcome outcome) {
 }
 
 }  // namespace
+
+std::string encode_result_file(const ResultFile& file) {
+    // One field per line: names and types hold no line breaks (checked).
+    return "v1\n" + file.content_type + "\n" + file.download_name + "\n" + file.path.string();
+}
+
+std::optional<ResultFile> decode_result_file(std::string_view text) {
+    std::vector<std::string> fields;
+    std::size_t start = 0;
+    for (int i = 0; i < 3; ++i) {
+        auto nl = text.find('\n', start);
+        if (nl == std::string_view::npos) return std::nullopt;
+        fields.emplace_back(text.substr(start, nl - start));
+        start = nl + 1;
+    }
+    if (fields[0] != "v1" || start >= text.size()) return std::nullopt;
+    return ResultFile{std::filesystem::path(std::string(text.substr(start))), fields[2], fields[1]};
+}
+
+ResultFile check_result_file(const std::filesystem::path& file, std::string_view download_name,
+                             std::string_view content_type, JobId id) {
+    auto bad_text = [](std::string_view text, bool name) {
+        if (text.empty()) return true;
+        for (unsigned char c : text) {
+            if (c < 0x20 || c == 0x7f) return true;
+            if (name && (c == '/' || c == '\\' || c == '"')) return true;
+        }
+        return false;
+    };
+    if (bad_text(download_name, true) || download_name == "." || download_name == "..")
+        throw std::invalid_argument("result download name '" + std::string(download_name) +
+                                    "' is not a plain file name (no '/', '\\', '\"' or control "
+                                    "characters)");
+    if (bad_text(content_type, false))
+        throw std::invalid_argument("result content type '" + std::string(content_type) +
+                                    "' is empty or holds control characters");
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(file, ec);
+    if (ec || !std::filesystem::is_regular_file(absolute, ec))
+        throw std::invalid_argument("result file '" + file.string() + "' is not a regular file");
+    if (absolute.string().find('\n') != std::string::npos)
+        throw std::invalid_argument("result file '" + file.string() + "' has a line break in its path");
+    if (id > 0 && absolute.parent_path().filename() != job_id_to_string(id))
+        throw std::invalid_argument("result file '" + file.string() +
+                                    "' must be in a directory named after the job id (" +
+                                    job_id_to_string(id) + ")");
+    return ResultFile{absolute, std::string(download_name), std::string(content_type)};
+}
+
+void remove_result_file(const ResultFile& file, JobId id) noexcept {
+    std::error_code ec;
+    auto dir = file.path.parent_path();
+    if (id > 0 && dir.filename() == job_id_to_string(id)) {
+        std::filesystem::remove_all(dir, ec);
+        return;
+    }
+    std::filesystem::remove(file.path, ec);
+    if (id == 0) std::filesystem::remove(dir, ec);  // only when empty
+}
 
 OperationSubmission::OperationSubmission(ServiceRegistryImpl& registry, wharf::JobManager& jobs,
                                          OperationConfigLookup config,

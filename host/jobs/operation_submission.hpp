@@ -26,6 +26,7 @@
 #include <boost/property_tree/ptree.hpp>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -49,6 +50,9 @@ struct OperationSubmissionOptions {
     std::size_t max_report_rows = 10000;
     /// Log lines an inline run keeps (the last ones win).
     std::size_t max_log_lines = 1000;
+    /// An inline run's attached result file is handed back whole up to this
+    /// size; larger, the answer says so and carries no content.
+    std::uint64_t max_inline_result_bytes = 64ull * 1024 * 1024;
 };
 
 /// An operation as the API lists it.
@@ -66,6 +70,41 @@ struct OperationRefusal {
     std::string message;
 };
 
+// --- result files (JobContext::attach_result) ---------------------------------------
+
+/// The checkpoint key under which a job's attached result is recorded.
+inline constexpr const char* kResultCheckpoint = "wharf.result";
+
+/// A result file a consumer attached to a job.
+struct ResultFile {
+    std::filesystem::path path;  ///< absolute; in a directory named after the job id
+    std::string download_name;   ///< Content-Disposition file name
+    std::string content_type;    ///< e.g. "text/csv; charset=utf-8"
+};
+
+/// The checkpoint value that records `file`, and back (std::nullopt when the
+/// text is not such a record).
+std::string encode_result_file(const ResultFile& file);
+std::optional<ResultFile> decode_result_file(std::string_view text);
+
+/// Checks an attach_result call for job `id` (0 = inline run) and returns the
+/// record. Throws std::invalid_argument naming what is wrong.
+ResultFile check_result_file(const std::filesystem::path& file, std::string_view download_name,
+                             std::string_view content_type, JobId id);
+
+/// Deletes a job's result file and, when it is named after the job (or the
+/// run is inline, `id` 0, and it is empty), its directory. Never throws.
+void remove_result_file(const ResultFile& file, JobId id) noexcept;
+
+/// A result an inline run attached: its content goes back to the caller.
+struct InlineResult {
+    std::string download_name;
+    std::string content_type;
+    std::uint64_t size = 0;
+    std::string content;     ///< the whole file, up to max_inline_result_bytes
+    bool truncated = false;  ///< larger than that: `content` is empty
+};
+
 /// What an inline run ended with.
 struct InlineRun {
     std::string outcome;  ///< "succeeded", "failed" or "error"
@@ -76,6 +115,7 @@ struct InlineRun {
     std::vector<std::vector<std::string>> report;  ///< header row first, as reported
     std::uint64_t report_rows_dropped = 0;         ///< beyond max_report_rows
     std::chrono::milliseconds duration{0};
+    std::optional<InlineResult> result;  ///< what the run attached (attach_result)
 };
 
 struct SubmissionResult {

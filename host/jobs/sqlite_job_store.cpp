@@ -35,17 +35,22 @@ JobTimePoint from_micros(std::int64_t us) {
         std::chrono::duration_cast<JobClock::duration>(std::chrono::microseconds(us)));
 }
 
-std::string payload_to_text(const Ptree& payload) {
+// The payload as the JSON object it is stored as.
+Json payload_to_json(const Ptree& payload) {
     if (payload.empty()) {
         if (!payload.data().empty()) {
             throw Error(ErrorCode::invalid_argument, "job payload must be an object, not a value");
         }
-        return "{}";
+        return Json::object();
     }
     Json json = ptree_to_json(payload);
     if (!json.is_object()) {
         throw Error(ErrorCode::invalid_argument, "job payload must be an object, not a list");
     }
+    return json;
+}
+
+std::string payload_text(const Json& json) {
     return json.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
@@ -77,6 +82,19 @@ std::string placeholders(std::size_t n) {
 }
 
 // --- schema ----------------------------------------------------------------------
+
+// Fills job_counts from the jobs table (migration 3, and rebuild_statistics).
+// Part of a released migration: change it only together with a new migration.
+constexpr const char* kRecount = R"sql(
+DELETE FROM job_counts;
+INSERT INTO job_counts
+SELECT queue, topic, state, COUNT(*),
+       COALESCE(SUM(CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END), 0),
+       COUNT(CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END),
+       COALESCE(SUM(CASE WHEN finished_at IS NOT NULL THEN finished_at - started_at END), 0),
+       COUNT(CASE WHEN finished_at IS NOT NULL THEN finished_at - started_at END)
+FROM jobs GROUP BY queue, topic, state;
+)sql";
 
 // Each migration is applied once, in order, inside one transaction with the
 // schema_version row that records it. Never edit a released migration: add one.
@@ -150,6 +168,120 @@ CREATE TABLE job_checkpoints (
 DROP INDEX jobs_by_queue_state;
 CREATE INDEX jobs_waiting ON jobs(queue, id) WHERE state = 'queued';
 )sql",
+    // 3: statistics as running counts. One row per (queue, topic, state) with
+    // the number of jobs and the wait and run time sums of final jobs, kept by
+    // every write in the transaction of the change it counts (Counts below),
+    // so statistics read a table as small as the number of queue x topic x
+    // state combinations instead of scanning the history. Built from the jobs
+    // already there.
+    R"sql(
+CREATE TABLE job_counts (
+    queue    TEXT    NOT NULL,
+    topic    TEXT    NOT NULL,
+    state    TEXT    NOT NULL,
+    jobs     INTEGER NOT NULL,
+    wait_sum INTEGER NOT NULL,
+    wait_n   INTEGER NOT NULL,
+    run_sum  INTEGER NOT NULL,
+    run_n    INTEGER NOT NULL,
+    PRIMARY KEY (queue, topic, state)
+) WITHOUT ROWID;
+)sql" + std::string(kRecount),
+};
+
+
+// What a job row adds to the averages: the wait and run time of a final job,
+// NULL while the job is not final or when it never started. Returned by every
+// statement that moves a job to or from a final state.
+constexpr const char* kTimesColumns =
+    "CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END, "
+    "CASE WHEN finished_at IS NOT NULL THEN finished_at - started_at END";
+
+std::optional<std::int64_t> optional_int(const SQLite::Column& c) {
+    if (c.isNull()) return std::nullopt;
+    return c.getInt64();
+}
+
+// Changes to job_counts made by one write operation or one group commit,
+// applied to the table just before the transaction commits. Adding and
+// removing the same job in one batch (a claim and its finish) cancel out here
+// instead of costing table writes.
+class Counts {
+public:
+    struct Delta {
+        std::int64_t jobs = 0, wait_sum = 0, wait_n = 0, run_sum = 0, run_n = 0;
+        bool zero() const { return !jobs && !wait_sum && !wait_n && !run_sum && !run_n; }
+    };
+    struct Key {
+        std::string queue;
+        std::string topic;
+        JobState state;
+        bool operator==(const Key&) const = default;
+    };
+
+    // A job of (queue, topic) enters (sign +1) or leaves (-1) `state`; `wait`
+    // and `run` are its kTimesColumns in that state.
+    void add(const std::string& queue, const std::string& topic, JobState state, int sign,
+             std::optional<std::int64_t> wait = std::nullopt,
+             std::optional<std::int64_t> run = std::nullopt) {
+        Delta& d = deltas_[Key{queue, topic, state}];
+        d.jobs += sign;
+        if (wait) {
+            d.wait_sum += sign * *wait;
+            d.wait_n += sign;
+        }
+        if (run) {
+            d.run_sum += sign * *run;
+            d.run_n += sign;
+        }
+    }
+
+    // A job moves between states (not final before, so no times to remove).
+    void move(const std::string& queue, const std::string& topic, JobState from, JobState to,
+              std::optional<std::int64_t> wait = std::nullopt,
+              std::optional<std::int64_t> run = std::nullopt) {
+        add(queue, topic, from, -1);
+        add(queue, topic, to, +1, wait, run);
+    }
+
+    void merge(const Counts& other) {
+        for (const auto& [key, d] : other.deltas_) {
+            Delta& m = deltas_[key];
+            m.jobs += d.jobs;
+            m.wait_sum += d.wait_sum;
+            m.wait_n += d.wait_n;
+            m.run_sum += d.run_sum;
+            m.run_n += d.run_n;
+        }
+    }
+
+    void clear() {
+        deltas_.clear();
+        recounted_ = false;
+    }
+    bool empty() const { return deltas_.empty(); }
+
+    // The operation recounted job_counts from the jobs table: changes counted
+    // by earlier operations of the same transaction are in the recount.
+    void mark_recounted() { recounted_ = true; }
+    bool recounted() const { return recounted_; }
+
+    template <class F>
+    void for_each(F fn) const {
+        for (const auto& [key, d] : deltas_)
+            if (!d.zero()) fn(key, d);
+    }
+
+private:
+    struct KeyHash {
+        std::size_t operator()(const Key& k) const noexcept {
+            std::size_t h = std::hash<std::string>()(k.queue);
+            h = h * 31 + std::hash<std::string>()(k.topic);
+            return h * 31 + static_cast<std::size_t>(k.state);
+        }
+    };
+    std::unordered_map<Key, Delta, KeyHash> deltas_;
+    bool recounted_ = false;
 };
 
 constexpr const char* kJobColumns =
@@ -162,13 +294,15 @@ std::optional<JobTimePoint> optional_time(const SQLite::Column& c) {
     return from_micros(c.getInt64());
 }
 
-Job read_job(SQLite::Statement& s) {
+// A job row as kJobColumns selects it. `with_payload` false leaves the payload
+// empty for a caller that has it already (parsing it is the costliest part).
+Job read_job(SQLite::Statement& s, bool with_payload = true) {
     Job j;
     j.id = s.getColumn(0).getInt64();
     j.topic = s.getColumn(1).getString();
     j.queue = s.getColumn(2).getString();
     j.state = state_from_text(s.getColumn(3).getString());
-    j.payload = payload_from_text(s.getColumn(4).getString());
+    if (with_payload) j.payload = payload_from_text(s.getColumn(4).getString());
     j.submitted_by = s.getColumn(5).getString();
     j.created = from_micros(s.getColumn(6).getInt64());
     j.scheduled = optional_time(s.getColumn(7));
@@ -228,7 +362,11 @@ public:
     void exec(const std::string& sql) { db_.exec(sql); }
     SQLite::Database& db() { return db_; }
 
+    // job_counts changes of the write operation running on this connection.
+    Counts& counts() { return counts_; }
+
 private:
+    Counts counts_;
     static constexpr std::size_t kMaxCachedStatements = 256;
     SQLite::Database db_;
     std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> cache_;
@@ -424,21 +562,30 @@ public:
             c.statement("BEGIN IMMEDIATE").exec();
             if (batch.size() == 1) {
                 // A lone operation needs no savepoint: if it fails, roll back all.
+                c.counts().clear();
                 if (!batch[0].run(c)) {
                     c.statement("ROLLBACK").exec();
                     batch[0].deliver();
                     return;
                 }
+                apply_counts(c, c.counts());
             } else {
+                // Each operation's count changes join the batch only if the
+                // operation's own changes stay.
+                batch_counts_.clear();
                 for (auto& op : batch) {
+                    c.counts().clear();
                     c.statement("SAVEPOINT op").exec();
                     if (op.run(c)) {
                         c.statement("RELEASE op").exec();
+                        if (c.counts().recounted()) batch_counts_.clear();
+                        batch_counts_.merge(c.counts());
                     } else {
                         c.statement("ROLLBACK TO op").exec();
                         c.statement("RELEASE op").exec();
                     }
                 }
+                apply_counts(c, batch_counts_);
             }
             c.statement("COMMIT").exec();
         } catch (const std::exception& e) {
@@ -456,6 +603,43 @@ public:
         transactions_.fetch_add(1, std::memory_order_relaxed);
         operations_.fetch_add(batch.size(), std::memory_order_relaxed);
         for (auto& op : batch) op.deliver();
+    }
+
+    // Writes the running counts changed by the transaction, in it.
+    void apply_counts(Connection& c, const Counts& counts) {
+        counts.for_each([&c](const Counts::Key& key, const Counts::Delta& d) {
+            auto& u = c.statement(
+                "INSERT INTO job_counts (queue, topic, state, jobs, wait_sum, wait_n, run_sum, "
+                "run_n) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (queue, topic, state) DO UPDATE SET "
+                "jobs=jobs+excluded.jobs, wait_sum=wait_sum+excluded.wait_sum, "
+                "wait_n=wait_n+excluded.wait_n, run_sum=run_sum+excluded.run_sum, "
+                "run_n=run_n+excluded.run_n RETURNING jobs");
+            std::int64_t left = 0;
+            {
+                StatementScope scope(u);
+                u.bind(1, key.queue);
+                u.bind(2, key.topic);
+                u.bindNoCopy(3, state_name(key.state));
+                u.bind(4, d.jobs);
+                u.bind(5, d.wait_sum);
+                u.bind(6, d.wait_n);
+                u.bind(7, d.run_sum);
+                u.bind(8, d.run_n);
+                if (u.executeStep()) left = u.getColumn(0).getInt64();
+            }
+            if (left > 0) return;
+            if (left < 0) {
+                logger("jobs")->error(
+                    "job counts went negative queue={} topic={} state={} jobs={}; the "
+                    "statistics of this queue and topic are off",
+                    key.queue, key.topic, state_name(key.state), left);
+            }
+            auto& del = c.statement("DELETE FROM job_counts WHERE queue=? AND topic=? AND state=?");
+            del.bind(1, key.queue);
+            del.bind(2, key.topic);
+            del.bindNoCopy(3, state_name(key.state));
+            del.exec();
+        });
     }
 
     // A read connection for the duration of one call.
@@ -529,10 +713,22 @@ public:
         return *job;
     }
 
+    // Deletes a job with its side rows and takes it out of the counts.
     void delete_job_rows(Connection& c, JobId id) {
+        {
+            auto& d = c.statement(std::string("DELETE FROM jobs WHERE id=? RETURNING queue, topic, "
+                                              "state, ") +
+                                  kTimesColumns);
+            StatementScope scope(d);
+            d.bind(1, id);
+            if (!d.executeStep()) return;
+            c.counts().add(d.getColumn(0).getString(), d.getColumn(1).getString(),
+                           state_from_text(d.getColumn(2).getString()), -1,
+                           optional_int(d.getColumn(3)), optional_int(d.getColumn(4)));
+        }
         for (const char* sql :
              {"DELETE FROM job_logs WHERE job_id=?", "DELETE FROM job_report_rows WHERE job_id=?",
-              "DELETE FROM job_checkpoints WHERE job_id=?", "DELETE FROM jobs WHERE id=?"}) {
+              "DELETE FROM job_checkpoints WHERE job_id=?"}) {
             auto& s = c.statement(sql);
             s.bind(1, id);
             s.exec();
@@ -561,7 +757,11 @@ public:
         for (const auto& t : request.topics) s.bind(i++, t);
         s.bind(i++, static_cast<std::int64_t>(request.limit));
         std::vector<Job> jobs;
-        while (s.executeStep()) jobs.push_back(read_job(s));
+        while (s.executeStep()) {
+            jobs.push_back(read_job(s));
+            c.counts().move(jobs.back().queue, jobs.back().topic, JobState::queued,
+                            JobState::active);
+        }
         // RETURNING gives no order guarantee; callers rely on oldest first.
         std::sort(jobs.begin(), jobs.end(),
                   [](const Job& a, const Job& b) { return a.id < b.id; });
@@ -581,7 +781,8 @@ public:
             case JobOutcome::stopped: {
                 u = &c.statement(
                     "UPDATE jobs SET state=?, result_message=?, finished_at=?, eta_at=NULL, "
-                    "claimed_by=NULL WHERE id=? AND state='active' RETURNING state, retry_count");
+                    "claimed_by=NULL WHERE id=? AND state='active' RETURNING state, retry_count, "
+                    "queue, topic, " + std::string(kTimesColumns));
                 const char* next = done.outcome == JobOutcome::succeeded ? "succeeded"
                                    : done.outcome == JobOutcome::error   ? "error"
                                                                          : "stopped";
@@ -603,7 +804,8 @@ public:
                     "retry_count=CASE WHEN max_retries<0 OR retry_count<max_retries "
                     "THEN retry_count+1 ELSE retry_count END, "
                     "result_message=?3, eta_at=NULL, claimed_by=NULL "
-                    "WHERE id=?4 AND state='active' RETURNING state, retry_count");
+                    "WHERE id=?4 AND state='active' RETURNING state, retry_count, queue, topic, " +
+                    std::string(kTimesColumns));
                 u->bind(1, now);
                 u->bind(2, to_micros(done.retry_at));
                 u->bind(3, done.message);
@@ -613,7 +815,8 @@ public:
                 u = &c.statement(
                     "UPDATE jobs SET state='queued', queued_at=?, result_message=?, eta_at=NULL, "
                     "claimed_by=NULL, stop_requested=0 WHERE id=? AND state='active' "
-                    "RETURNING state, retry_count");
+                    "RETURNING state, retry_count, queue, topic, " +
+                    std::string(kTimesColumns));
                 u->bind(1, now);
                 u->bind(2, done.message);
                 u->bind(3, done.id);
@@ -625,6 +828,9 @@ public:
                 run.applied = true;
                 run.state = state_from_text(u->getColumn(0).getString());
                 run.retry_count = u->getColumn(1).getInt();
+                c.counts().move(u->getColumn(2).getString(), u->getColumn(3).getString(),
+                                JobState::active, run.state, optional_int(u->getColumn(4)),
+                                optional_int(u->getColumn(5)));
             }
         }
         if (run.applied && done.discard && run.state == JobState::succeeded) {
@@ -643,6 +849,7 @@ public:
     bool stopping_ = false;
     std::atomic<std::uint64_t> transactions_{0};
     std::atomic<std::uint64_t> operations_{0};
+    Counts batch_counts_;  // REQUIRES: leader_mutex_ held
 
     static constexpr std::size_t kMaxIdleReaders = 8;
     std::mutex readers_mutex_;
@@ -678,6 +885,7 @@ void SqliteJobStore::migrate() {
         int count = 0;
         for (int v = current + 1; v <= known; ++v) {
             c.exec(kMigrations[static_cast<std::size_t>(v - 1)]);
+            c.counts().mark_recounted();
             SQLite::Statement s(c.db(),
                                 "INSERT INTO schema_version(version, applied_at) VALUES (?,?)");
             s.bind(1, v);
@@ -691,6 +899,13 @@ void SqliteJobStore::migrate() {
         logger("jobs")->info("job store migrated path={} applied={} version={}",
                              impl_->options_.path.string(), applied, known);
     }
+}
+
+void SqliteJobStore::rebuild_statistics() {
+    impl_->write([](Connection& c) {
+        c.exec(kRecount);
+        c.counts().mark_recounted();
+    });
 }
 
 int SqliteJobStore::schema_version() const {
@@ -712,7 +927,8 @@ Job SqliteJobStore::insert(const NewJob& job) {
         throw Error(ErrorCode::invalid_argument, "a schedule name needs a cron expression");
     }
     // Serialise and parse before the write: the commit runs as short as it can.
-    std::string payload = payload_to_text(job.payload);
+    Json payload_json = payload_to_json(job.payload);
+    std::string payload = payload_text(payload_json);
     std::optional<JobTimePoint> first_run = job.scheduled_at;
     if (!job.cron.empty()) {
         auto cron = CronSchedule::parse(job.cron);
@@ -722,15 +938,20 @@ Job SqliteJobStore::insert(const NewJob& job) {
                         "cron expression '" + job.cron + "' never fires after now");
         }
     }
-    return impl_->write([this, &job, &payload, first_run](Connection& c) {
+    return impl_->write([this, &job, &payload, &payload_json, first_run](Connection& c) {
         std::int64_t now = impl_->now_us();
         const char* state = first_run ? "scheduled" : "queued";
         if (!job.schedule_name.empty()) {
-            auto& find =
-                c.statement("SELECT id FROM jobs WHERE schedule_name=? AND state='scheduled'");
+            auto& find = c.statement(
+                "SELECT id, queue, topic FROM jobs WHERE schedule_name=? AND state='scheduled'");
             find.bind(1, job.schedule_name);
             std::optional<JobId> existing;
-            if (find.executeStep()) existing = find.getColumn(0).getInt64();
+            if (find.executeStep()) {
+                existing = find.getColumn(0).getInt64();
+                c.counts().add(find.getColumn(1).getString(), find.getColumn(2).getString(),
+                               JobState::scheduled, -1);
+                c.counts().add(job.queue, job.topic, JobState::scheduled, +1);
+            }
             find.tryReset();
             if (existing) {
                 auto& u = c.statement(
@@ -770,7 +991,11 @@ Job SqliteJobStore::insert(const NewJob& job) {
         s.bind(10, job.cron);
         s.bind(11, job.schedule_name);
         if (!s.executeStep()) throw Error(ErrorCode::internal, "insert returned no row");
-        Job stored = read_job(s);
+        // The payload as stored, from the JSON it was written from rather
+        // than parsed back from its text.
+        Job stored = read_job(s, /*with_payload=*/false);
+        stored.payload = json_to_ptree(payload_json);
+        c.counts().add(stored.queue, stored.topic, stored.state, +1);
         while (s.executeStep()) {
         }
         return stored;
@@ -836,11 +1061,19 @@ std::size_t SqliteJobStore::move_waiting(const std::string& from, const std::str
     return impl_->write([&](Connection& c) {
         auto& u = c.statement(
             "UPDATE jobs SET queue=? WHERE queue=? AND topic=? "
-            "AND state IN ('queued', 'scheduled', 'failed')");
+            "AND state IN ('queued', 'scheduled', 'failed') RETURNING state");
+        StatementScope scope(u);
         u.bind(1, to);
         u.bind(2, from);
         u.bind(3, topic);
-        return static_cast<std::size_t>(u.exec());
+        std::size_t moved = 0;
+        while (u.executeStep()) {
+            JobState state = state_from_text(u.getColumn(0).getString());
+            c.counts().add(from, topic, state, -1);
+            c.counts().add(to, topic, state, +1);
+            ++moved;
+        }
+        return moved;
     });
 }
 
@@ -882,7 +1115,9 @@ std::vector<Job> SqliteJobStore::requeue_active(const std::string& worker) {
         for (const auto& r : rows) {
             auto& u = c.statement(
                 "UPDATE jobs SET state=?, retry_count=?, queued_at=?, finished_at=?, "
-                "result_message=?, claimed_by=NULL, eta_at=NULL WHERE id=?");
+                "result_message=?, claimed_by=NULL, eta_at=NULL WHERE id=? "
+                "RETURNING queue, topic, state, " +
+                std::string(kTimesColumns));
             if (r.stop) {
                 u.bindNoCopy(1, "stopped");
                 u.bind(2, r.retry_count);
@@ -903,7 +1138,14 @@ std::vector<Job> SqliteJobStore::requeue_active(const std::string& worker) {
                 u.bindNoCopy(5, "given up: the host ended while the job ran and no retry is left");
             }
             u.bind(6, r.id);
-            u.exec();
+            {
+                StatementScope scope(u);
+                if (u.executeStep()) {
+                    c.counts().move(u.getColumn(0).getString(), u.getColumn(1).getString(),
+                                    JobState::active, state_from_text(u.getColumn(2).getString()),
+                                    optional_int(u.getColumn(3)), optional_int(u.getColumn(4)));
+                }
+            }
             jobs.push_back(impl_->load_existing(c, r.id));
         }
         return jobs;
@@ -929,6 +1171,7 @@ std::vector<Job> SqliteJobStore::due_scheduled(JobTimePoint now_point) {
                 u.bind(1, now);
                 u.bind(2, job.id);
                 u.exec();
+                c.counts().move(job.queue, job.topic, job.state, JobState::queued);
                 queued.push_back(impl_->load_existing(c, job.id));
                 continue;
             }
@@ -949,7 +1192,10 @@ std::vector<Job> SqliteJobStore::due_scheduled(JobTimePoint now_point) {
                 ins.bind(2, now);
                 ins.bind(3, fire_at);
                 ins.bind(4, job.id);
-                while (ins.executeStep()) queued.push_back(read_job(ins));
+                while (ins.executeStep()) {
+                    queued.push_back(read_job(ins));
+                    c.counts().add(queued.back().queue, queued.back().topic, JobState::queued, +1);
+                }
             }
             auto next = CronSchedule::parse(job.cron).next_after(now_point);
             if (next) {
@@ -960,10 +1206,16 @@ std::vector<Job> SqliteJobStore::due_scheduled(JobTimePoint now_point) {
             } else {
                 auto& u = c.statement(
                     "UPDATE jobs SET state='succeeded', finished_at=?, result_message="
-                    "'schedule ended: the cron expression fires no more' WHERE id=?");
+                    "'schedule ended: the cron expression fires no more' WHERE id=? RETURNING " +
+                    std::string(kTimesColumns));
+                StatementScope scope(u);
                 u.bind(1, now);
                 u.bind(2, job.id);
-                u.exec();
+                if (u.executeStep()) {
+                    c.counts().move(job.queue, job.topic, JobState::scheduled,
+                                    JobState::succeeded, optional_int(u.getColumn(0)),
+                                    optional_int(u.getColumn(1)));
+                }
             }
         }
         return queued;
@@ -1113,10 +1365,16 @@ JobActionResult SqliteJobStore::request_stop(JobId id) {
         } else {
             auto& u = c.statement(
                 "UPDATE jobs SET state='stopped', stop_requested=1, finished_at=?, "
-                "result_message='stopped before it ran' WHERE id=?");
+                "result_message='stopped before it ran' WHERE id=? RETURNING queue, topic, " +
+                std::string(kTimesColumns));
+            StatementScope scope(u);
             u.bind(1, impl_->now_us());
             u.bind(2, id);
-            u.exec();
+            if (u.executeStep()) {
+                c.counts().move(u.getColumn(0).getString(), u.getColumn(1).getString(), s,
+                                JobState::stopped, optional_int(u.getColumn(2)),
+                                optional_int(u.getColumn(3)));
+            }
         }
         return {};
     });
@@ -1242,17 +1500,13 @@ JobPage SqliteJobStore::list(const JobFilter& filter) const {
 std::vector<JobStatistics> SqliteJobStore::statistics(StatisticsGroup group) const {
     std::string key = group == StatisticsGroup::queue ? "queue" : "topic";
     std::string sql = "SELECT " + key +
-                      ", state, COUNT(*), "
-                      "SUM(CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END), "
-                      "COUNT(CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END), "
-                      "SUM(CASE WHEN finished_at IS NOT NULL THEN finished_at - started_at END), "
-                      "COUNT(CASE WHEN finished_at IS NOT NULL THEN finished_at - started_at END) "
-                      "FROM jobs GROUP BY " +
+                      ", state, SUM(jobs), SUM(wait_sum), SUM(wait_n), SUM(run_sum), SUM(run_n) "
+                      "FROM job_counts GROUP BY " +
                       key + ", state ORDER BY " + key;
     return impl_->read([&](Connection& c) {
         struct Sums {
             JobStatistics stats;
-            std::int64_t wait_sum = 0, wait_n = 0, proc_sum = 0, proc_n = 0;
+            std::int64_t wait_sum = 0, wait_n = 0, run_sum = 0, run_n = 0;
         };
         std::vector<Sums> rows;
         auto& s = c.statement(sql);
@@ -1264,45 +1518,17 @@ std::vector<JobStatistics> SqliteJobStore::statistics(StatisticsGroup group) con
                 rows.back().stats.key = k;
             }
             Sums& r = rows.back();
-            std::int64_t n = s.getColumn(2).getInt64();
-            switch (state_from_text(s.getColumn(1).getString())) {
-                case JobState::queued:
-                    r.stats.queued += n;
-                    break;
-                case JobState::scheduled:
-                    r.stats.scheduled += n;
-                    break;
-                case JobState::active:
-                    r.stats.active += n;
-                    break;
-                case JobState::succeeded:
-                    r.stats.succeeded += n;
-                    break;
-                case JobState::failed:
-                    r.stats.failed += n;
-                    break;
-                case JobState::error:
-                    r.stats.error += n;
-                    break;
-                case JobState::stopped:
-                    r.stats.stopped += n;
-                    break;
-                case JobState::given_up:
-                    r.stats.given_up += n;
-                    break;
-            }
+            r.stats.count(state_from_text(s.getColumn(1).getString())) += s.getColumn(2).getInt64();
             r.wait_sum += s.getColumn(3).getInt64();
             r.wait_n += s.getColumn(4).getInt64();
-            r.proc_sum += s.getColumn(5).getInt64();
-            r.proc_n += s.getColumn(6).getInt64();
+            r.run_sum += s.getColumn(5).getInt64();
+            r.run_n += s.getColumn(6).getInt64();
         }
         std::vector<JobStatistics> out;
         for (auto& r : rows) {
-            if (r.wait_n > 0)
-                r.stats.average_wait = std::chrono::microseconds(r.wait_sum / r.wait_n);
-            if (r.proc_n > 0) {
-                r.stats.average_processing = std::chrono::microseconds(r.proc_sum / r.proc_n);
-            }
+            if (r.wait_n > 0) r.stats.average_wait = std::chrono::microseconds(r.wait_sum / r.wait_n);
+            if (r.run_n > 0)
+                r.stats.average_processing = std::chrono::microseconds(r.run_sum / r.run_n);
             out.push_back(std::move(r.stats));
         }
         return out;

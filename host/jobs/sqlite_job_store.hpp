@@ -91,11 +91,16 @@ public:
     std::map<std::string, std::string> checkpoints(JobId id) const override;
     bool stop_requested(JobId id) const override;
 
+    /// Recounts the running statistics (job_counts) from the jobs table in one
+    /// transaction, a scan of every job. Migration does it once; tools that
+    /// write job rows with plain SQL (benchmarks loading a history) call it.
+    void rebuild_statistics();
+
     /// Transactions and operations the writer committed so far.
     WriterCounters writer_counters() const;
 
     /// The schema version this build creates.
-    static constexpr int kSchemaVersion = 2;
+    static constexpr int kSchemaVersion = 3;
 
 private:
     class Impl;

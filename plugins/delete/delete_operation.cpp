@@ -158,24 +158,16 @@ wharf::ConfigSchema config_schema() {
     wharf::ConfigSchema s;
     s.name = kConfigName;
     s.description = "Asynchronous delete operation (AEM: Async Delete Operation Job Config)";
-    wharf::ConfigField threshold;
-    threshold.name = "threshold";
-    threshold.type = wharf::ConfigType::integer;
-    threshold.description =
+    auto threshold = wharf::make_field(
+        "threshold", wharf::ConfigType::integer,
         "Threshold number of assets: requests deleting more assets and folders than this "
-        "become a job; at or below it they run at once";
-    threshold.default_value = "100";
+        "become a job; at or below it they run at once",
+        "100");
     threshold.minimum = 0;
-    wharf::ConfigField email;
-    email.name = "email_enabled";
-    email.type = wharf::ConfigType::boolean;
-    email.description = "Send an e-mail when a delete job ends";
-    email.default_value = "false";
-    wharf::ConfigField batch;
-    batch.name = "batch_size";
-    batch.type = wharf::ConfigType::integer;
-    batch.description = "Nodes deleted per transaction (and per checkpoint)";
-    batch.default_value = "500";
+    auto email = wharf::make_field("email_enabled", wharf::ConfigType::boolean,
+                                   "Send an e-mail when a delete job ends", "false");
+    auto batch = wharf::make_field("batch_size", wharf::ConfigType::integer,
+                                   "Nodes deleted per transaction (and per checkpoint)", "500");
     batch.minimum = 1;
     batch.maximum = 100000;
     s.fields = {threshold, email, batch};
@@ -192,23 +184,18 @@ wharf::OperationDescriptor DeleteOperation::descriptor() const {
     d.topic = kTopic;
     d.config = kConfigName;
     d.unit = "assets and folders";
-    wharf::ConfigField paths;
-    paths.name = "paths";
-    paths.type = wharf::ConfigType::list;
+    auto paths = wharf::make_field("paths", wharf::ConfigType::list,
+                                   "Assets and folders to delete, with everything under them");
     paths.required = true;
-    paths.description = "Assets and folders to delete, with everything under them";
-    wharf::ConfigField item;
-    item.type = wharf::ConfigType::string;
+    auto item = wharf::make_field("", wharf::ConfigType::string, "");
     item.format = "path";
     paths.item.push_back(item);
     paths.minimum = 1;
-    wharf::ConfigField force;
-    force.name = "force";
-    force.type = wharf::ConfigType::boolean;
-    force.default_value = "false";
-    force.description =
+    auto force = wharf::make_field(
+        "force", wharf::ConfigType::boolean,
         "Delete even when nodes outside the deleted set refer to them (the references are left "
-        "dangling and listed in the report)";
+        "dangling and listed in the report)",
+        "false");
     d.request_schema = {paths, force};
     return d;
 }

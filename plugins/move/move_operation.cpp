@@ -90,14 +90,6 @@ std::string path_problem(std::string_view path) {
 
 std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-ConfigField field(std::string name, ConfigType type, std::string description) {
-    ConfigField f;
-    f.name = std::move(name);
-    f.type = type;
-    f.description = std::move(description);
-    return f;
-}
-
 // "a folder", "an asset", "a page": the kind as a refusal message says it.
 const char* kind_name(NodeKind kind) {
     switch (kind) {
@@ -312,23 +304,24 @@ OperationDescriptor MoveOperation::descriptor() const {
     d.config = asset ? "operations/move" : "operations/page-move";
     d.unit = asset ? "assets and folders (references scaled: threshold / threshold_references)"
                    : "references";
-    auto sources = field("sources", ConfigType::list,
-                         asset ? "assets and folders to move" : "pages to move (with subpages)");
+    auto sources =
+        make_field("sources", ConfigType::list,
+                   asset ? "assets and folders to move" : "pages to move (with subpages)");
     sources.required = true;
     sources.minimum = 1;
-    auto item = field("", ConfigType::string, "absolute path");
+    auto item = make_field("", ConfigType::string, "absolute path");
     item.format = "path";
     sources.item.push_back(item);
-    auto destination = field("destination", ConfigType::string,
-                             asset ? "the folder to move them into" : "the new parent page");
+    auto destination = make_field("destination", ConfigType::string,
+                                  asset ? "the folder to move them into" : "the new parent page");
     destination.required = true;
     destination.format = "path";
-    auto names = field("names", ConfigType::list, "new names, one per source (optional)");
-    names.item.push_back(field("", ConfigType::string, "node name"));
-    auto conflict = field("conflict", ConfigType::string,
-                          "a name taken under the destination: fail the request, or rename "
-                          "(name-1, name-2, ...)");
-    conflict.default_value = "fail";
+    auto names = make_field("names", ConfigType::list, "new names, one per source (optional)");
+    names.item.push_back(make_field("", ConfigType::string, "node name"));
+    auto conflict = make_field("conflict", ConfigType::string,
+                               "a name taken under the destination: fail the request, or rename "
+                               "(name-1, name-2, ...)",
+                               "fail");
     conflict.one_of = {"fail", "rename"};
     d.request_schema = {sources, destination, names, conflict};
     return d;
@@ -533,7 +526,9 @@ JobResult MoveOperation::run(JobContext& context) {
         return final_result(state, what);
     }
 
-    auto session = repository_->open_session({kReferrerBatch + 4});
+    // Referrers per transaction: bounds the memory and the work a batch holds.
+    const std::size_t batch = std::max<std::size_t>(settings().batch_size, 1);
+    auto session = repository_->open_session({batch + 4});
     RunState state;
     if (auto stored = repository_->checkpoint(name)) {
         state = RunState::decode(*stored);
@@ -624,7 +619,7 @@ JobResult MoveOperation::run(JobContext& context) {
         std::int64_t rows = 0;
         repository_->referrers_under(step.from, false, [&](const Reference& ref) {
             if (referrers.count(ref.from_path) == 0) {
-                if (referrers.size() >= kReferrerBatch) return false;
+                if (referrers.size() >= batch) return false;
                 referrers.insert(ref.from_path);
             }
             ++rows;

@@ -35,6 +35,8 @@ struct MoveSettings {
     std::uint64_t threshold = 100;
     /// References into the moved subtrees (asset move only).
     std::uint64_t threshold_references = 100;
+    /// Referrers rewritten per transaction (and per checkpoint).
+    std::size_t batch_size = 250;
 };
 
 /// A validated request: the sources with the paths they will get.
@@ -56,9 +58,6 @@ public:
     std::string describe(const boost::property_tree::ptree& request,
                          std::uint64_t count) const override;
     JobResult run(JobContext& context) override;
-
-    /// Rows of referrers rewritten per transaction (bounded memory per batch).
-    static constexpr std::size_t kReferrerBatch = 250;
 
 private:
     struct Request;

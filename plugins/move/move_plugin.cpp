@@ -26,23 +26,24 @@ constexpr const char* kAssetConfig = "operations/move";
 constexpr const char* kPageConfig = "operations/page-move";
 
 ConfigField integer(std::string name, std::string description) {
-    ConfigField f;
-    f.name = std::move(name);
-    f.type = ConfigType::integer;
-    f.description = std::move(description);
-    f.default_value = "100";
+    auto f = wharf::make_field(std::move(name), ConfigType::integer, std::move(description), "100");
     f.minimum = 0;
     f.maximum = 1e9;  // keeps threshold * references inside 64 bits in count()
     return f;
 }
 
-ConfigField email() {
-    ConfigField f;
-    f.name = "email_enabled";
-    f.type = ConfigType::boolean;
-    f.description = "e-mail the submitter when a move job finishes (notifications.yaml)";
-    f.default_value = "false";
+ConfigField batch_size() {
+    auto f = wharf::make_field("batch_size", ConfigType::integer,
+                               "referrers rewritten per transaction (and per checkpoint)", "250");
+    f.minimum = 1;
+    f.maximum = 10000;
     return f;
+}
+
+ConfigField email() {
+    return wharf::make_field("email_enabled", ConfigType::boolean,
+                             "e-mail the submitter when a move job finishes (notifications.yaml)",
+                             "false");
 }
 
 wharf::Manifest manifest() {
@@ -61,14 +62,14 @@ wharf::Manifest manifest() {
         "Async Move Operation Job Processing Configuration (asset move)",
         false,
         {integer("threshold", "run as a job when more assets and folders than this are moved"),
-         references, email()}});
+         references, email(), batch_size()}});
     m.configs.push_back(ConfigSchema{
         kPageConfig,
         "Async Page Move Operation Job Processing Configuration",
         false,
         {integer("threshold", "run as a job when more references than this point into the moved "
                               "pages"),
-         email()}});
+         email(), batch_size()}});
     return m;
 }
 
@@ -76,6 +77,7 @@ MoveSettings settings_from(const boost::property_tree::ptree& values) {
     MoveSettings s;
     s.threshold = values.get<std::uint64_t>("threshold", 100);
     s.threshold_references = values.get<std::uint64_t>("threshold_references", 100);
+    s.batch_size = values.get<std::size_t>("batch_size", 250);
     return s;
 }
 

@@ -85,10 +85,10 @@ TEST_CASE("the shipped configs load with both queues registered and resolved for
     std::size_t pending = 0;
     for (const auto& s : host.admin->status()) {
         INFO(s.file << " " << (s.errors.empty() ? s.reason : s.errors.front().to_string()));
-        if (s.file.rfind("operations/", 0) == 0) {
+        if (s.file.rfind("operations/", 0) == 0 || s.file.rfind("rollout/", 0) == 0) {
             // No plugin runs here: their files wait for the plugin to declare them.
             CHECK(s.state == ConfigFileState::pending);
-            CHECK(s.reason.rfind("no plugin declares operations/", 0) == 0);
+            CHECK(s.reason.rfind("no plugin declares ", 0) == 0);
             ++pending;
             continue;
         }

@@ -9,6 +9,7 @@
 
 #include "config/config_admin.hpp"
 #include "fixtures/job_consumers/job_probe.hpp"
+#include "http/metrics.hpp"
 #include "jobs/job_engine.hpp"
 #include "jobs/sqlite_job_store.hpp"
 #include "modules/plugin_manager.hpp"
@@ -656,4 +657,42 @@ TEST_CASE("without any queue configuration jobs run on the built-in default queu
     CHECK(std::any_of(queues.begin(), queues.end(), [](const auto& q) {
         return q.name == "default" && q.settings && q.settings->ranking < -1000000;
     }));
+}
+
+TEST_CASE("stuck and overdue jobs are counted by queue in the metrics", "[jobs]") {
+    EngineHost host;
+    host.add_queue(queue_settings("default", {"*"}));
+    host.deploy("jobs_sleeper");
+    host.deploy("jobs_stubborn");
+    auto stubborn_probe = host.probe("fixture.jobs.stubborn");
+    auto quiet = host.enqueue("test/sleep", {{"ms", "60000"}, {"silent", "true"}});
+    auto stubborn = host.enqueue("test/stubborn", {{"ms", "20000"}});
+    REQUIRE(host.reaches(stubborn.id, JobState::active));
+    REQUIRE(host.engine->stop_job(stubborn.id));
+    auto scrape = [&] {
+        auto views = host.engine->queues();
+        MetricSources sources;
+        sources.store = host.store.get();
+        sources.queue_views = &views;
+        return render_metrics(sources);
+    };
+    REQUIRE(eventually(
+        [&] {
+            auto text = scrape();
+            // Both consumers are silent (no heartbeat): both are stuck; only
+            // the one asked to stop is overdue.
+            return text.find("wharf_jobs_stuck{queue=\"default\"} 2\n") != std::string::npos &&
+                   text.find("wharf_jobs_overdue{queue=\"default\"} 1\n") != std::string::npos;
+        },
+        5s));
+    CHECK(host.view(quiet.id)->job.stuck);
+    CHECK(host.view(stubborn.id)->job.overdue);
+    CHECK_THAT(scrape(), Catch::Contains("wharf_jobs_running{queue=\"default\"} 2\n"));
+    stubborn_probe->release();
+    REQUIRE(host.engine->stop_job(quiet.id));
+    REQUIRE(host.reaches(stubborn.id, JobState::stopped));
+    REQUIRE(host.reaches(quiet.id, JobState::stopped));
+    auto text = scrape();
+    CHECK_THAT(text, Catch::Contains("wharf_jobs_stuck{queue=\"default\"} 0\n"));
+    CHECK_THAT(text, Catch::Contains("wharf_jobs_overdue{queue=\"default\"} 0\n"));
 }

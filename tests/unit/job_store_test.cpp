@@ -2,13 +2,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "base/error.hpp"
 #include "jobs/sqlite_job_store.hpp"
@@ -744,18 +747,18 @@ TEST_CASE("statistics count jobs per queue and topic with average wait and proce
     auto by_queue = store->statistics(StatisticsGroup::queue);
     REQUIRE(by_queue.size() == 2);
     REQUIRE(by_queue[0].key == "assets");
-    REQUIRE(by_queue[0].succeeded == 1);
-    REQUIRE(by_queue[0].error == 1);
-    REQUIRE(by_queue[0].queued == 1);
+    REQUIRE(by_queue[0].count(JobState::succeeded) == 1);
+    REQUIRE(by_queue[0].count(JobState::error) == 1);
+    REQUIRE(by_queue[0].count(JobState::queued) == 1);
     REQUIRE(by_queue[0].average_wait == 2s);
     REQUIRE(by_queue[0].average_processing == 5s);
     REQUIRE(by_queue[1].key == "pages");
-    REQUIRE(by_queue[1].queued == 1);
+    REQUIRE(by_queue[1].count(JobState::queued) == 1);
 
     auto by_topic = store->statistics(StatisticsGroup::topic);
     REQUIRE(by_topic.size() == 3);
     REQUIRE(by_topic[0].key == "wharf/asset/delete");
-    REQUIRE(by_topic[0].succeeded + by_topic[0].error == 2);
+    REQUIRE(by_topic[0].count(JobState::succeeded) + by_topic[0].count(JobState::error) == 2);
 }
 
 TEST_CASE("threads claiming at the same time never get the same job, and commits are shared") {
@@ -828,4 +831,256 @@ TEST_CASE("an operation refused inside a shared commit does not undo the others"
     REQUIRE(inserted.size() == 300);
     for (JobId id : inserted) REQUIRE(store->find(id));
     REQUIRE(store->find(queued)->state == JobState::queued);
+}
+
+namespace {
+
+// Per (queue, topic, state): jobs, wait sum, wait count, run sum, run count.
+using CountRows = std::map<std::tuple<std::string, std::string, std::string>,
+                           std::array<std::int64_t, 5>>;
+
+CountRows read_count_rows(const fs::path& db, const std::string& sql) {
+    SQLite::Database c(db.string(), SQLite::OPEN_READONLY);
+    SQLite::Statement s(c, sql);
+    CountRows rows;
+    while (s.executeStep()) {
+        rows[{s.getColumn(0).getString(), s.getColumn(1).getString(), s.getColumn(2).getString()}] =
+            {s.getColumn(3).getInt64(), s.getColumn(4).getInt64(), s.getColumn(5).getInt64(),
+             s.getColumn(6).getInt64(), s.getColumn(7).getInt64()};
+    }
+    return rows;
+}
+
+// What the running counts must equal: a scan of every job.
+CountRows counted_by_scan(const fs::path& db) {
+    return read_count_rows(
+        db,
+        "SELECT queue, topic, state, COUNT(*), "
+        "COALESCE(SUM(CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END), 0), "
+        "COUNT(CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END), "
+        "COALESCE(SUM(CASE WHEN finished_at IS NOT NULL THEN finished_at - started_at END), 0), "
+        "COUNT(CASE WHEN finished_at IS NOT NULL THEN finished_at - started_at END) "
+        "FROM jobs GROUP BY queue, topic, state");
+}
+
+CountRows running_counts(const fs::path& db) {
+    return read_count_rows(db,
+                           "SELECT queue, topic, state, jobs, wait_sum, wait_n, run_sum, run_n "
+                           "FROM job_counts");
+}
+
+// statistics() against the scan, for both groupings.
+void require_statistics_match_scan(const JobStore& store, const fs::path& db) {
+    auto scan = counted_by_scan(db);
+    for (auto group : {StatisticsGroup::queue, StatisticsGroup::topic}) {
+        std::map<std::string, JobStatistics> expected;
+        std::map<std::string, std::array<std::int64_t, 4>> sums;
+        for (const auto& [key, v] : scan) {
+            const std::string& k = group == StatisticsGroup::queue ? std::get<0>(key)
+                                                                   : std::get<1>(key);
+            auto& e = expected[k];
+            e.key = k;
+            e.count(*job_state_from_string(std::get<2>(key))) += v[0];
+            auto& sum = sums[k];
+            for (std::size_t i = 0; i < 4; ++i) sum[i] += v[i + 1];
+        }
+        for (auto& [k, e] : expected) {
+            const auto& sum = sums[k];
+            if (sum[1] > 0) e.average_wait = std::chrono::microseconds(sum[0] / sum[1]);
+            if (sum[3] > 0) e.average_processing = std::chrono::microseconds(sum[2] / sum[3]);
+        }
+        auto actual = store.statistics(group);
+        REQUIRE(actual.size() == expected.size());
+        for (const auto& a : actual) {
+            INFO("statistics key " << a.key);
+            REQUIRE(expected.count(a.key) == 1);
+            const auto& e = expected[a.key];
+            REQUIRE(a.by_state == e.by_state);
+            REQUIRE(a.average_wait == e.average_wait);
+            REQUIRE(a.average_processing == e.average_processing);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("running counts equal a count of every job after a random mix of changes and crashes") {
+    TempDir dir;
+    FakeClock clock;
+    const fs::path db = dir.path() / "jobs.db";
+    auto store = open_store(dir.path(), &clock);
+    std::mt19937 random(20240501);
+    auto pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
+    const std::vector<std::string> queues = {"assets", "pages", "default"};
+    const std::vector<std::string> topics = {"wharf/asset/delete", "wharf/asset/move",
+                                             "wharf/page/move"};
+    std::vector<JobId> active;
+    JobId highest = 0;
+
+    auto insert_some = [&] {
+        NewJob job = new_job(topics[static_cast<std::size_t>(pick(3))],
+                             queues[static_cast<std::size_t>(pick(3))]);
+        job.max_retries = pick(3) - 1;  // -1 (endless), 0 or 1
+        int kind = pick(10);
+        if (kind == 0) job.scheduled_at = clock.now() + std::chrono::seconds(1 + pick(5));
+        if (kind == 1) {
+            job.cron = "*/2 * * * * ?";
+            job.schedule_name = "every-two-seconds-" + std::to_string(pick(2));
+        }
+        highest = std::max(highest, store->insert(job).id);
+    };
+    auto claim_some = [&] {
+        ClaimRequest request;
+        request.limit = static_cast<std::size_t>(1 + pick(3));
+        if (pick(2)) request.queues = {queues[static_cast<std::size_t>(pick(3))]};
+        for (const auto& job : store->claim_next(request)) active.push_back(job.id);
+    };
+    auto end_some = [&] {
+        ExchangeRequest exchange;
+        while (!active.empty() && exchange.completions.size() < 3) {
+            std::size_t i = static_cast<std::size_t>(pick(static_cast<int>(active.size())));
+            JobCompletion done = completion(active[i], static_cast<JobOutcome>(pick(5)), "ended",
+                                            clock.now() + std::chrono::seconds(pick(3)));
+            done.discard = pick(4) == 0;
+            exchange.completions.push_back(done);
+            active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+        if (pick(2)) exchange.claims.push_back(ClaimRequest{{}, {}, 2, {}, "local"});
+        auto result = store->exchange(exchange);
+        for (const auto& claimed : result.claimed)
+            for (const auto& job : claimed) active.push_back(job.id);
+    };
+    auto any_id = [&] { return static_cast<JobId>(1 + pick(static_cast<int>(highest + 2))); };
+
+    for (int step = 0; step < 3000; ++step) {
+        clock.advance(std::chrono::milliseconds(pick(700)));
+        switch (pick(12)) {
+            case 0:
+            case 1:
+            case 2:
+                insert_some();
+                break;
+            case 3:
+            case 4:
+                claim_some();
+                break;
+            case 5:
+            case 6:
+                end_some();
+                break;
+            case 7:
+                store->due_scheduled(clock.now());
+                break;
+            case 8:
+                store->request_stop(any_id());
+                break;
+            case 9:
+                store->remove(any_id());
+                // A finish of a job that is not active (any more) is refused
+                // and changes nothing.
+                if (pick(2)) {
+                    try {
+                        store->finish(completion(any_id(), JobOutcome::succeeded));
+                    } catch (const Error&) {
+                    }
+                }
+                break;
+            case 10:
+                if (pick(3) == 0) {
+                    PurgeRequest purge;
+                    purge.batch_size = 7;
+                    if (pick(2)) {
+                        purge.max_keep = static_cast<std::size_t>(pick(40));
+                    } else {
+                        purge.finished_before = clock.now() - std::chrono::seconds(pick(30));
+                    }
+                    store->purge(purge);
+                } else {
+                    store->move_waiting(queues[static_cast<std::size_t>(pick(3))],
+                                        topics[static_cast<std::size_t>(pick(3))],
+                                        queues[static_cast<std::size_t>(pick(3))]);
+                }
+                break;
+            case 11:
+                if (pick(8) == 0) {
+                    // A crash: the store closes with jobs active, the next
+                    // start puts them back.
+                    store.reset();
+                    store = open_store(dir.path(), &clock);
+                    store->requeue_active();
+                    active.clear();
+                }
+                break;
+        }
+        if (step % 250 == 0) REQUIRE(running_counts(db) == counted_by_scan(db));
+    }
+    auto scan = counted_by_scan(db);
+    REQUIRE(scan.size() > 10);  // the mix reached many (queue, topic, state) rows
+    REQUIRE(running_counts(db) == scan);
+    require_statistics_match_scan(*store, db);
+}
+
+TEST_CASE("running counts stay exact when many threads change jobs in shared commits") {
+    TempDir dir;
+    const fs::path db = dir.path() / "jobs.db";
+    auto store = open_store(dir.path());
+    std::atomic<int> refused{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&store, &refused, t] {
+            std::mt19937 random(static_cast<unsigned>(t));
+            for (int i = 0; i < 150; ++i) {
+                JobId id = store->insert(new_job("wharf/asset/delete", t % 2 ? "a" : "b")).id;
+                if (random() % 3 == 0) {
+                    store->request_stop(id);
+                    continue;
+                }
+                ClaimRequest request;
+                request.queues = {t % 2 ? "a" : "b"};
+                for (const auto& job : store->claim_next(request)) {
+                    store->finish(completion(job.id, JobOutcome::succeeded));
+                    // Refused inside a shared commit: its savepoint rolls back
+                    // and its counts must not be applied either.
+                    try {
+                        store->finish(completion(job.id, JobOutcome::error));
+                    } catch (const Error&) {
+                        ++refused;
+                    }
+                }
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    REQUIRE(refused > 0);
+    REQUIRE(running_counts(db) == counted_by_scan(db));
+    require_statistics_match_scan(*store, db);
+}
+
+TEST_CASE("migrating a database without running counts builds them from its jobs") {
+    TempDir dir;
+    FakeClock clock;
+    const fs::path db = dir.path() / "jobs.db";
+    {
+        auto store = open_store(dir.path(), &clock);
+        for (int i = 0; i < 20; ++i) {
+            store->insert(new_job("wharf/asset/delete", i % 2 ? "a" : "b"));
+            if (i % 3 == 0) continue;
+            clock.advance(1s);
+            JobId id = claim_one(*store, i % 2 ? "a" : "b").id;
+            clock.advance(std::chrono::seconds(i));
+            store->finish(completion(id, i % 5 ? JobOutcome::succeeded : JobOutcome::error));
+        }
+    }
+    {
+        // The database as the previous version (2) left it.
+        SQLite::Database c(db.string(), SQLite::OPEN_READWRITE);
+        c.exec("DROP TABLE job_counts");
+        c.exec("DELETE FROM schema_version WHERE version >= 3");
+    }
+    auto store = open_store(dir.path(), &clock);
+    REQUIRE(store->schema_version() == SqliteJobStore::kSchemaVersion);
+    auto counts = running_counts(db);
+    REQUIRE(counts.size() == 6);  // 2 queues x (queued, succeeded, error)
+    REQUIRE(counts == counted_by_scan(db));
+    require_statistics_match_scan(*store, db);
 }

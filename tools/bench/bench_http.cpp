@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "base/log.hpp"
+#include "bench_util.hpp"
 #include "http/http_client.hpp"
 #include "http/http_server.hpp"
 #include "http/users.hpp"
@@ -35,37 +36,19 @@
 #include "modules/service_registry.hpp"
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using namespace wharf::host;
+using wharf::bench::Clock;
+using wharf::bench::percentile;
 
 namespace {
 
 const std::string kToken = "bench-operator-token";
 
-class TempDir {
+// A scratch directory for one measurement.
+class TempDir : public wharf::bench::TempDir {
 public:
-    explicit TempDir(const std::string& tag) {
-        path_ = fs::temp_directory_path() /
-                ("wharf-bench-http-" + std::to_string(::getpid()) + "-" + tag);
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
+    explicit TempDir(const std::string& tag) : wharf::bench::TempDir("http", tag) {}
 };
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-    return v[i];
-}
 
 // A host reduced to what the API needs: store, engine (no queues or consumers:
 // enqueued jobs wait, so only the enqueue path is measured), users, server.
@@ -240,6 +223,12 @@ void bench_history(long history) {
     }
     auto t0 = Clock::now();
     load_history(dir.path() / "jobs.db", history);
+    {
+        SqliteJobStoreOptions so;
+        so.path = dir.path() / "jobs.db";
+        SqliteJobStore store(so);
+        store.rebuild_statistics();
+    }
     double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
     Host host(dir.path(), "NORMAL", false);
     auto client = host.client();

@@ -33,49 +33,25 @@
 #include <vector>
 
 #include "base/log.hpp"
+#include "bench_util.hpp"
 #include "jobs/job_engine.hpp"
 #include "jobs/sqlite_job_store.hpp"
 #include "modules/service_registry.hpp"
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using namespace wharf::host;
+using wharf::bench::Clock;
+using wharf::bench::median;
+using wharf::bench::percentile;
+using wharf::bench::seconds_since;
 
 namespace {
 
-class TempDir {
+// A scratch directory for one measurement.
+class TempDir : public wharf::bench::TempDir {
 public:
-    explicit TempDir(const std::string& tag) {
-        static int counter = 0;
-        path_ = fs::temp_directory_path() / ("wharf-bench-jobs-" + std::to_string(::getpid()) +
-                                             "-" + tag + "-" + std::to_string(counter++));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
+    explicit TempDir(const std::string& tag) : wharf::bench::TempDir("jobs", tag) {}
 };
-
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    std::size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double percentile(std::vector<double> v, double p) {
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
 
 // A queue registered by hand (wharfd gets them from ConfigAdmin).
 class BenchQueue final : public wharf::Queue {
@@ -325,6 +301,12 @@ void run_history(long history) {
         s.migrate();
     }
     load_history(db, history);
+    {
+        SqliteJobStoreOptions o;
+        o.path = db;
+        SqliteJobStore s(o);
+        s.rebuild_statistics();
+    }
     Engine e(db, 2);
     e.add_consumer();
     auto& store = *e.store;
@@ -342,6 +324,8 @@ void run_history(long history) {
     by_topic.states = {wharf::JobState::succeeded, wharf::JobState::error};
     double topic_ms = time_ms([&] { store.list(by_topic); });
     double engine_ms = time_ms([&] { e.engine->list(first); });
+    double stats_queue_ms = time_ms([&] { store.statistics(StatisticsGroup::queue); });
+    double stats_topic_ms = time_ms([&] { store.statistics(StatisticsGroup::topic); });
 
     // Purge everything while probe jobs keep being dispatched.
     std::atomic<bool> purging{true};
@@ -374,6 +358,8 @@ void run_history(long history) {
                 deep_ms);
     std::printf("| list, state=error from the middle | %.3f ms | < 20 ms |\n", state_ms);
     std::printf("| list, topic + 2 states | %.3f ms | < 20 ms |\n", topic_ms);
+    std::printf("| statistics by queue (running counts) | %.3f ms | |\n", stats_queue_ms);
+    std::printf("| statistics by topic (running counts) | %.3f ms | |\n", stats_topic_ms);
     std::printf("| purge of the whole history | %.1f s (%zu jobs, %zu batches, %.0f jobs/s) | |\n",
                 purge_s, result.removed, result.batches, double(result.removed) / purge_s);
     std::printf("| enqueue->start during purge: p50 / p99 / max (%zu probes) | %.2f / %.2f / "

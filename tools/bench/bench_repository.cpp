@@ -26,11 +26,12 @@
 #include <vector>
 
 #include "base/sha256.hpp"
+#include "bench_util.hpp"
 #include "repository/sqlite_repository.hpp"
 
 namespace fs = std::filesystem;
 using namespace wharf;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 
 namespace {
 
@@ -39,17 +40,7 @@ constexpr std::uint64_t kSubtreeAssets = 10'000;  // folder group d000: 10 folde
 constexpr std::size_t kBatch = 500;
 constexpr std::uint64_t kRefsPerPage = 100;
 
-double seconds_since(Clock::time_point t0) {
-    return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-long vm_hwm_kib() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-    return 0;
-}
+using bench::seconds_since;
 
 std::string padded(std::uint64_t n, int width) {
     auto s = std::to_string(n);
@@ -361,7 +352,7 @@ int run_one(std::uint64_t n, std::uint64_t refs, const fs::path& dir) {
                 static_cast<unsigned long long>(n), static_cast<unsigned long long>(refs),
                 refs / index_build);
     std::printf("| %llu | peak RSS (VmHWM) | %.1f MiB | | |\n", static_cast<unsigned long long>(n),
-                vm_hwm_kib() / 1024.0);
+                bench::peak_rss_kib() / 1024.0);
     std::fflush(stdout);
     repo.reset();
     fs::remove_all(dir);

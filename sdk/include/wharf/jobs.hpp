@@ -28,7 +28,9 @@
 #include <boost/property_tree/ptree.hpp>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -193,6 +195,32 @@ public:
     /// True once a user asked the job to stop. Poll it between steps and
     /// return soon (any result; the job ends as stopped).
     virtual bool is_stopped() const = 0;
+
+    /// Attaches the job's downloadable result (an export CSV, say). `file` is a
+    /// complete, closed regular file the consumer wrote (streamed) under its
+    /// plugin's data directory (PluginContext::data_dir()), in a directory of
+    /// its own named after the job id for a job (`.../results/<job id>/x.csv`;
+    /// any directory of its own for an inline run). The host takes the file
+    /// over: it is served as `GET /api/jobs/{id}/result`, with
+    /// `download_name` as the file name (Content-Disposition) and
+    /// `content_type`, and deleted with its directory when the job is deleted
+    /// or purged. Attaching again replaces the previous result. The record is
+    /// durable when this returns (like a checkpoint). An inline run (job().id
+    /// == 0) hands the file's content to the caller in the synchronous answer
+    /// and deletes the file and its directory.
+    /// Throws std::invalid_argument when `file` is not a regular file, is not
+    /// in a directory named after the job id, or `download_name` is empty or
+    /// holds '/', '\\', '"' or control characters. The default implementation
+    /// (contexts that keep no files, such as test fakes) throws
+    /// std::runtime_error.
+    /// Added at the end of JobContext in SDK ABI 1.1 (additive).
+    virtual void attach_result(const std::filesystem::path& file, std::string_view download_name,
+                               std::string_view content_type) {
+        (void)file;
+        (void)download_name;
+        (void)content_type;
+        throw std::runtime_error("this job context keeps no result files");
+    }
 };
 
 /// Runs jobs of the topics in its `job.topics` property (a list): an exact

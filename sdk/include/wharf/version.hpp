@@ -7,6 +7,9 @@
 //   - minor bump: something was added at the end (a new virtual method at the end
 //     of an interface, a new interface, a new manifest key); old plugins still work.
 //   - major bump: anything else; every plugin must be rebuilt.
+//
+// History: 1.1 added JobContext::attach_result (a 1.0 host has no such entry,
+// so it must refuse a 1.1 plugin that may call it).
 
 #include <cstdint>
 
@@ -15,8 +18,8 @@ namespace wharf {
 /// ABI major of this SDK. Plugins with another major are refused.
 inline constexpr std::uint32_t kSdkAbiMajor = 1;
 /// ABI minor of this SDK. Plugins built with a newer minor are refused.
-inline constexpr std::uint32_t kSdkAbiMinor = 0;
+inline constexpr std::uint32_t kSdkAbiMinor = 1;
 /// Human-readable SDK version (semver); informational.
-inline constexpr const char* kSdkVersion = "1.0.0";
+inline constexpr const char* kSdkVersion = "1.1.0";
 
 }  // namespace wharf

@@ -55,16 +55,10 @@ wharf::Manifest manifest() {
     wharf::ConfigSchema schema;
     schema.name = kConfigName;
     schema.description = "the hello operation";
-    wharf::ConfigField greeting;
-    greeting.name = "greeting";
-    greeting.type = wharf::ConfigType::string;
-    greeting.description = "the word put before every name";
-    greeting.default_value = "Hello";
-    wharf::ConfigField max_names;
-    max_names.name = "max_names";
-    max_names.type = wharf::ConfigType::integer;
-    max_names.description = "a job with more names than this ends in error";
-    max_names.default_value = "1000";
+    auto greeting = wharf::make_field("greeting", wharf::ConfigType::string,
+                                      "the word put before every name", "Hello");
+    auto max_names = wharf::make_field("max_names", wharf::ConfigType::integer,
+                                       "a job with more names than this ends in error", "1000");
     max_names.minimum = 1;
     max_names.maximum = 100000;
     schema.fields = {greeting, max_names};
