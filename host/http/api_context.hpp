@@ -9,10 +9,13 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "http/http_server.hpp"
 #include "http/metrics.hpp"
@@ -78,6 +81,14 @@ void send_error(httplib::Response& res, int status, const std::string& code,
 
 /// The job id in the first regex group; ApiError 404 when it cannot be one.
 JobId job_id_param(const httplib::Request& req);
+
+/// Refuses (400, naming it) a query parameter not in `allowed`.
+void only_params(const httplib::Request& req, std::initializer_list<std::string_view> allowed);
+
+/// The integer query parameter `name` in [min, max], or `fallback` when it is
+/// absent; ApiError 400 naming it otherwise.
+std::int64_t int_param(const httplib::Request& req, const char* name, std::int64_t min,
+                       std::int64_t max, std::int64_t fallback);
 
 /// Routes of job_routes.cpp, status_routes.cpp and operation_routes.cpp.
 const std::vector<RouteEntry>& job_routes();

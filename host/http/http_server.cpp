@@ -188,6 +188,30 @@ JobId job_id_param(const httplib::Request& req) {
     return id;
 }
 
+void only_params(const httplib::Request& req, std::initializer_list<std::string_view> allowed) {
+    for (const auto& [name, value] : req.params) {
+        bool known = false;
+        for (auto a : allowed) known = known || a == name;
+        if (!known)
+            throw ApiError{400, "invalid_argument", "unknown query parameter '" + name + "'", name};
+    }
+}
+
+std::int64_t int_param(const httplib::Request& req, const char* name, std::int64_t min,
+                       std::int64_t max, std::int64_t fallback) {
+    if (!req.has_param(name)) return fallback;
+    auto text = req.get_param_value(name);
+    std::int64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
+        throw ApiError{400, "invalid_argument",
+                       std::string("'") + name + "' must be an integer from " +
+                           std::to_string(min) + " to " + std::to_string(max) + ", not '" + text +
+                           "'",
+                       name};
+    return value;
+}
+
 struct HttpServer::Impl {
     ApiContext ctx;
     httplib::Server server;

@@ -33,30 +33,6 @@ const wharf::Repository& repository_of(ApiContext& ctx) {
     return *ctx.backends.repository;
 }
 
-void only_params(const Request& req, std::initializer_list<std::string_view> allowed) {
-    for (const auto& [name, value] : req.params) {
-        bool known = false;
-        for (auto a : allowed) known = known || a == name;
-        if (!known)
-            throw ApiError{400, "invalid_argument", "unknown query parameter '" + name + "'", name};
-    }
-}
-
-std::int64_t int_param(const Request& req, const char* name, std::int64_t min, std::int64_t max,
-                       std::int64_t fallback) {
-    if (!req.has_param(name)) return fallback;
-    auto text = req.get_param_value(name);
-    std::int64_t value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
-        throw ApiError{400, "invalid_argument",
-                       std::string("'") + name + "' must be an integer from " +
-                           std::to_string(min) + " to " + std::to_string(max) + ", not '" + text +
-                           "'",
-                       name};
-    return value;
-}
-
 bool bool_param(const Request& req, const char* name) {
     if (!req.has_param(name)) return false;
     auto v = req.get_param_value(name);
