@@ -15,6 +15,7 @@
 #include "http/api_context.hpp"
 #include "http/json_codec.hpp"
 #include "repository/path.hpp"
+#include "repository/value_codec.hpp"
 
 namespace wharf::host {
 namespace {
@@ -80,41 +81,11 @@ Json scalar_json(const wharf::Scalar& v) {
         v);
 }
 
-const char* type_name(wharf::PropertyType t) {
-    switch (t) {
-        case wharf::PropertyType::string:
-            return "String";
-        case wharf::PropertyType::long_:
-            return "Long";
-        case wharf::PropertyType::double_:
-            return "Double";
-        case wharf::PropertyType::boolean:
-            return "Boolean";
-        case wharf::PropertyType::date:
-            return "Date";
-        case wharf::PropertyType::path:
-            return "Path";
-    }
-    return "String";
-}
-
-const char* kind_name(wharf::NodeKind k) {
-    switch (k) {
-        case wharf::NodeKind::folder:
-            return "folder";
-        case wharf::NodeKind::asset:
-            return "asset";
-        case wharf::NodeKind::page:
-            return "page";
-    }
-    return "folder";
-}
-
 Json node_json(const wharf::Node& n, bool with_properties) {
     Json j;
     j["path"] = n.path;
     j["name"] = n.path == "/" ? std::string() : std::string(n.name());
-    j["type"] = kind_name(n.kind);
+    j["type"] = repo::to_string(n.kind);
     j["size"] = n.binary ? Json(n.binary->size) : Json(nullptr);
     j["mime"] = n.binary ? Json(n.binary->mime_type) : Json(nullptr);
     j["sha256"] = n.binary ? Json(n.binary->sha256) : Json(nullptr);
@@ -126,7 +97,8 @@ Json node_json(const wharf::Node& n, bool with_properties) {
         for (const auto& [name, p] : n.properties) {
             Json values = Json::array();
             for (const auto& v : p.values) values.push_back(scalar_json(v));
-            props[name] = {{"type", type_name(p.type)}, {"multiple", p.multiple}, {"values", values}};
+            props[name] = {
+                {"type", repo::to_string(p.type)}, {"multiple", p.multiple}, {"values", values}};
         }
         j["properties"] = std::move(props);
         if (n.kind == wharf::NodeKind::page) j["text"] = n.text;
@@ -300,7 +272,7 @@ void get_binary(ApiContext& ctx, const Request& req, Response& res, const ApiUse
     if (!node) throw ApiError{404, "not_found", "no node at " + repo::quote_path(path), "path"};
     if (node->kind != wharf::NodeKind::asset)
         throw ApiError{404, "not_found",
-                       repo::quote_path(path) + " is a " + kind_name(node->kind) +
+                       repo::quote_path(path) + " is a " + repo::to_string(node->kind) +
                            ", not an asset: it has no binary",
                        "path"};
     std::shared_ptr<wharf::BinaryReader> reader = repo.read_binary(path);
