@@ -135,8 +135,16 @@ Json optional_time(const std::optional<JobTime>& time) {
 std::string description_of(const Job& job) {
     // Operations put a sentence for people in their payload; plain topics
     // have nothing better than the topic itself.
-    auto text = job.payload.get_optional<std::string>("description");
+    auto text = job.payload.get_optional<std::string>(wharf::kJobDescriptionKey);
     return text && !text->empty() ? *text : job.topic;
+}
+
+// The payload as the consumer sees it: without the host's description.
+Json payload_of(const Job& job) {
+    if (job.payload.empty() && job.payload.data().empty()) return Json::object();
+    Json payload = ptree_to_json(job.payload);
+    if (payload.is_object()) payload.erase(wharf::kJobDescriptionKey);
+    return payload;
 }
 
 }  // namespace
@@ -151,8 +159,7 @@ Json job_to_json(const Job& job) {
     j["status"] = aem_label(job.state);
     j["final"] = is_final(job.state);
     j["submitted_by"] = job.submitted_by;
-    j["payload"] = job.payload.empty() && job.payload.data().empty() ? Json::object()
-                                                                     : ptree_to_json(job.payload);
+    j["payload"] = payload_of(job);
     j["created"] = format_time(job.created);
     j["scheduled"] = optional_time(job.scheduled);
     j["started"] = optional_time(job.started);

@@ -572,6 +572,8 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
         run->consumer = *consumer;
         run->started_us = now;
         run->last_beat_us = now;
+        // The description is the host's (wharf/jobs.hpp): consumers never see it.
+        job.payload.erase(wharf::kJobDescriptionKey);
         run->job = std::make_shared<const Job>(std::move(job));
         JobId id = run->job->id;
         if (stop_requests.count(id)) {

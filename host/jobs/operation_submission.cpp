@@ -311,7 +311,9 @@ SubmissionResult OperationSubmission::submit(std::string_view name,
     result.mode = SubmissionResult::Mode::job;
     wharf::EnqueueOptions options;
     options.user = user;
-    result.job = jobs_.enqueue(descriptor.topic, request, options);
+    auto payload = request;
+    if (!result.description.empty()) payload.put(wharf::kJobDescriptionKey, result.description);
+    result.job = jobs_.enqueue(descriptor.topic, std::move(payload), options);
     log->info("operation enqueued operation={} user={} count={} threshold={} job={}",
               descriptor.name, user, result.count,
               result.threshold ? std::to_string(*result.threshold) : "none", result.job.id);

@@ -48,7 +48,7 @@ std::string env_for(const ApiHost& host, const std::string& token) {
 
 TEST_CASE("wharf jobs list, show, log and report read jobs from the server", "[cli][http]") {
     ApiHost host;
-    auto done = host.job_in_state("test/cli", R"({"rows":"2","description":"Move 2 assets"})",
+    auto done = host.job_in_state("test/cli", R"({"rows":"2","wharf:description":"Move 2 assets"})",
                                   JobState::succeeded);
     host.job_in_state("test/noretry/cli", R"({"outcome":"failed"})", JobState::given_up);
     auto env = env_for(host, kViewerToken);

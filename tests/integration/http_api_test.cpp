@@ -417,7 +417,7 @@ TEST_CASE("a job's log pages by sequence number and its report downloads as CSV"
 TEST_CASE("jobs.csv is the job list as CSV, every match streamed", "[http]") {
     ApiHost host;
     for (int i = 0; i < 5; ++i) host.job_in_state("test/csv", "{}", JobState::succeeded);
-    host.job_in_state("test/other", R"({"description":"Move 3 assets, \"quoted\""})",
+    host.job_in_state("test/other", R"({"wharf:description":"Move 3 assets, \"quoted\""})",
                       JobState::succeeded);
     auto viewer = host.client(kViewerToken);
     auto all = viewer.get("/api/jobs.csv");

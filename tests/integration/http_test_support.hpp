@@ -63,10 +63,14 @@ inline std::string users_yaml() {
 /// Runs jobs of topics test/**: the payload's `outcome` says how they end
 /// (succeeded, failed, error, throw); `block: true` keeps the job active until
 /// it is stopped or released. Each run logs two lines and reports `rows` rows.
+/// A payload that still holds the host's description ends in error.
 class TestConsumer final : public wharf::JobConsumer {
 public:
     wharf::JobResult process(wharf::JobContext& context) override {
         const auto& p = context.payload();
+        // The host keeps the job's description to itself (wharf/jobs.hpp).
+        if (p.count(wharf::kJobDescriptionKey) || context.job().payload.count(wharf::kJobDescriptionKey))
+            return wharf::JobResult::error("the consumer saw the host's description");
         context.log("started " + context.job().topic);
         auto rows = p.get<int>("rows", 0);
         if (rows > 0) context.report_row({"path", "outcome"});

@@ -94,6 +94,13 @@ TEST_CASE("wharfd runs asset-delete inline below the threshold and as a job abov
         },
         20s));
     CHECK(state["state"] == "succeeded");
+    // The job is described as the operation described it, not by its topic,
+    // and the description is not part of the payload the plugin ran on.
+    auto described = Json::parse(job.body)["description"].get<std::string>();
+    CHECK(described.rfind("Delete ", 0) == 0);
+    CHECK(state["description"] == described);
+    CHECK(state["payload"].contains("paths"));
+    CHECK_FALSE(state["payload"].contains("wharf:description"));
 
     host.signal(SIGTERM);
     auto status = host.wait(20s);

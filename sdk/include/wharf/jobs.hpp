@@ -99,6 +99,14 @@ inline constexpr bool is_final(JobState state) noexcept {
 /// The job id as people see it.
 inline std::string job_id_to_string(JobId id) { return std::to_string(id); }
 
+/// Payload keys that start with "wharf:" belong to the host. One is defined:
+/// kJobDescriptionKey, a sentence for people ("Move 12,408 assets from
+/// /content/dam/a to /content/dam/b") that the API and dashboard show as the
+/// job's description (the topic when absent). The operation submission
+/// service sets it from Operation::describe(); anyone enqueueing a job may set
+/// it. The host removes it before a consumer sees the payload.
+inline constexpr const char* kJobDescriptionKey = "wharf:description";
+
 /// A snapshot of one job.
 struct Job {
     JobId id = 0;
