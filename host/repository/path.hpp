@@ -14,15 +14,21 @@
 #include <string>
 #include <string_view>
 
+#include "wharf/paths.hpp"
+
 namespace wharf::host::repo {
 
-inline constexpr std::size_t kMaxPathBytes = 1024;
-inline constexpr std::size_t kMaxSegmentBytes = 150;
-inline constexpr std::size_t kMaxPropertyNameBytes = 255;
-
-/// Why `path` is not a valid repository path, or empty if it is. The root "/"
-/// is valid.
-std::string path_problem(std::string_view path);
+// Validation and path arithmetic are the SDK's (wharf/paths.hpp), so that
+// plugins refuse exactly what the repository refuses.
+using wharf::is_same_or_under;
+using wharf::kMaxPathBytes;
+using wharf::kMaxPropertyNameBytes;
+using wharf::kMaxSegmentBytes;
+using wharf::parent_path;
+using wharf::path_problem;
+using wharf::property_name_problem;
+using wharf::quote_path;
+using wharf::replace_prefix;
 
 /// Throws RepositoryError{invalid_path} naming `path` and the reason.
 /// `what` says which argument it is ("source", "node" ...).
@@ -32,19 +38,6 @@ void require_valid_path(std::string_view path, std::string_view what = "path");
 /// removed or moved).
 void require_non_root_path(std::string_view path, std::string_view what = "path");
 
-/// Why `name` is not a valid property name, or empty. Names starting with ':'
-/// are reserved for the repository (":text" marks text links in the index).
-std::string property_name_problem(std::string_view name);
-
-/// "/a/b" -> "/a"; "/a" -> "/". REQUIRES: a valid, non-root path.
-std::string_view parent_path(std::string_view path);
-
-/// True when `path` is `root` or lies below it.
-bool is_same_or_under(std::string_view path, std::string_view root);
-
-/// `path` printed for an error message: quoted, control bytes escaped, cut at 200 bytes.
-std::string quote_path(std::string_view path);
-
 struct SubtreeRange {
     std::string low;       ///< the root itself (inclusive lower bound)
     std::string children;  ///< root + "/": first possible descendant
@@ -53,9 +46,5 @@ struct SubtreeRange {
 
 /// The bounds for `root` (a valid path; "/" covers everything).
 SubtreeRange subtree_range(std::string_view root);
-
-/// Replaces the prefix `old_prefix` of `path` (REQUIRES: is_same_or_under) by `new_prefix`.
-std::string replace_prefix(std::string_view path, std::string_view old_prefix,
-                           std::string_view new_prefix);
 
 }  // namespace wharf::host::repo

@@ -90,20 +90,6 @@ private:
 
 }  // namespace
 
-const char* to_string(PropertyType type) noexcept { return scalar_type_name(expected_index(type)); }
-
-const char* to_string(NodeKind kind) noexcept {
-    switch (kind) {
-        case NodeKind::folder:
-            return "folder";
-        case NodeKind::asset:
-            return "asset";
-        case NodeKind::page:
-            return "page";
-    }
-    return "unknown";
-}
-
 std::string property_problem(const Property& property) {
     std::size_t want = expected_index(property.type);
     if (want == std::variant_npos) return "unknown property type";

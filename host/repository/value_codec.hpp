@@ -41,7 +41,7 @@ std::vector<std::string> unpack_strings(std::string_view bytes);
 /// Whether a property must be stored packed rather than as a native value.
 bool needs_packing(const Property& property);
 
-const char* to_string(PropertyType type) noexcept;
-const char* to_string(NodeKind kind) noexcept;
+// Type and kind names are the SDK's (wharf/repository.hpp).
+using wharf::to_string;
 
 }  // namespace wharf::host::repo

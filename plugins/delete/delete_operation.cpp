@@ -6,6 +6,9 @@
 #include <string_view>
 #include <utility>
 
+#include "wharf/paths.hpp"
+#include "wharf/wording.hpp"
+
 namespace wharf_delete {
 namespace {
 
@@ -13,11 +16,6 @@ using boost::property_tree::ptree;
 using wharf::OperationRefused;
 
 constexpr std::size_t kListedReferrers = 100;
-
-bool is_under(std::string_view path, std::string_view root) {
-    return path == root || (path.size() > root.size() && path.substr(0, root.size()) == root &&
-                            path[root.size()] == '/');
-}
 
 // Whether `path` is one of `roots` or below one: its ancestors are looked up,
 // so the cost is the path's depth, not the number of roots.
@@ -30,25 +28,11 @@ bool in_set(const std::set<std::string, std::less<>>& roots, std::string_view pa
     return false;
 }
 
-// The checks that need no repository; the repository still has the last word
-// on a path (length, UTF-8, characters) in validate().
+// The repository's own rules (wharf/paths.hpp), checked before anything happens.
 void check_path_shape(const std::string& path) {
-    auto refuse = [&](const std::string& why) {
-        throw OperationRefused("paths", path, "'" + path + "' is not a valid path: " + why);
-    };
-    if (path.empty()) refuse("it is empty");
-    if (path.front() != '/') refuse("it must be absolute (start with '/')");
     if (path == "/") throw OperationRefused("paths", path, "the root '/' cannot be deleted");
-    if (path.back() == '/') refuse("it must not end with '/'");
-    std::size_t start = 1;
-    while (start <= path.size()) {
-        auto end = path.find('/', start);
-        if (end == std::string::npos) end = path.size();
-        auto segment = std::string_view(path).substr(start, end - start);
-        if (segment.empty()) refuse("it has an empty segment ('//')");
-        if (segment == "." || segment == "..") refuse("'.' and '..' segments are not allowed");
-        start = end + 1;
-    }
+    if (auto problem = wharf::path_problem(path); !problem.empty())
+        throw OperationRefused("paths", path, "'" + path + "' is not a valid path: " + problem);
 }
 
 bool parse_bool(const ptree& request, const char* name) {
@@ -104,16 +88,6 @@ DeleteRequest parse(const ptree& request) {
 std::string describe_reference(const wharf::Reference& r) {
     return r.from_path + " (" + (r.property == ":text" ? "link in text" : r.property) + ") -> " +
            r.to_path;
-}
-
-std::string with_commas(std::uint64_t n) {
-    auto digits = std::to_string(n);
-    std::string out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-        out.push_back(digits[i]);
-    }
-    return out;
 }
 
 // The job checkpoint: nodes deleted so far and whether the dangling
@@ -241,11 +215,11 @@ void DeleteOperation::validate(const ptree& request) const {
     std::vector<wharf::Reference> first;
     auto total = external_references(parsed, kListedReferrers, &first);
     if (total == 0) return;
-    std::string message = with_commas(total) + (total == 1 ? " reference" : " references") +
+    std::string message = wharf::grouped(total) + (total == 1 ? " reference" : " references") +
                           " from outside the deleted set point at nodes to be deleted; remove "
                           "them or set force to leave them dangling. Referrers";
     message += total > first.size()
-                   ? " (first " + std::to_string(first.size()) + " of " + with_commas(total) + "): "
+                   ? " (first " + std::to_string(first.size()) + " of " + wharf::grouped(total) + "): "
                    : ": ";
     for (std::size_t i = 0; i < first.size(); ++i) {
         if (i > 0) message += "; ";
@@ -254,7 +228,7 @@ void DeleteOperation::validate(const ptree& request) const {
     // The value names the first requested path that is referenced.
     std::string value = parsed.paths.front();
     for (const auto& p : parsed.paths)
-        if (is_under(first.front().to_path, p)) value = p;
+        if (wharf::is_same_or_under(first.front().to_path, p)) value = p;
     throw OperationRefused("paths", value, message);
 }
 
@@ -267,7 +241,7 @@ std::uint64_t DeleteOperation::count(const ptree& request) const {
 
 std::string DeleteOperation::describe(const ptree& request, std::uint64_t count) const {
     auto parsed = parse(request);
-    std::string text = "Delete " + with_commas(count) + " assets and folders under ";
+    std::string text = "Delete " + wharf::grouped(count) + " assets and folders under ";
     for (std::size_t i = 0; i < parsed.paths.size() && i < 3; ++i)
         text += (i > 0 ? ", " : "") + parsed.paths[i];
     if (parsed.paths.size() > 3)
@@ -299,7 +273,7 @@ wharf::JobResult DeleteOperation::run(wharf::JobContext& context) {
             std::vector<wharf::Reference> first;
             auto total = external_references(request, 10, &first);
             if (total > 0) {
-                std::string message = "refused: " + with_commas(total) +
+                std::string message = "refused: " + wharf::grouped(total) +
                                       " references from outside the deleted set appeared since "
                                       "the request was accepted (first: " +
                                       describe_reference(first.front()) + "); nothing deleted";
@@ -312,7 +286,7 @@ wharf::JobResult DeleteOperation::run(wharf::JobContext& context) {
         context.init_progress(static_cast<std::int64_t>(progress.deleted + remaining));
         if (progress.deleted > 0) {
             context.increment_progress(static_cast<std::int64_t>(progress.deleted));
-            context.log("resuming after " + with_commas(progress.deleted) + " deleted nodes");
+            context.log("resuming after " + wharf::grouped(progress.deleted) + " deleted nodes");
         }
         if (!resumed) context.report_row({"path", "outcome", "message"});
 
@@ -367,7 +341,7 @@ wharf::JobResult DeleteOperation::run(wharf::JobContext& context) {
             if (n > 0) {
                 batch_nodes += n;
                 rows.emplace_back(
-                    path, n > 1 ? what + " with " + with_commas(n - 1) + " nodes below" : what);
+                    path, n > 1 ? what + " with " + wharf::grouped(n - 1) + " nodes below" : what);
             }
             if (changes >= batch && flush()) stopped = true;
         };
@@ -403,7 +377,7 @@ wharf::JobResult DeleteOperation::run(wharf::JobContext& context) {
         }
         if (!stopped && flush()) stopped = true;
         if (stopped) {
-            auto message = "stopped after deleting " + with_commas(progress.deleted) +
+            auto message = "stopped after deleting " + wharf::grouped(progress.deleted) +
                            " nodes; submit the same request again to delete the rest";
             context.log(message);
             return wharf::JobResult::failed(message);
@@ -412,9 +386,9 @@ wharf::JobResult DeleteOperation::run(wharf::JobContext& context) {
             session->set_checkpoint(checkpoint_name, std::nullopt);
             session->commit();
         }
-        std::string message = "deleted " + with_commas(progress.deleted) + " nodes";
+        std::string message = "deleted " + wharf::grouped(progress.deleted) + " nodes";
         if (dangling > 0)
-            message += "; " + with_commas(dangling) + " references left dangling (see the report)";
+            message += "; " + wharf::grouped(dangling) + " references left dangling (see the report)";
         context.log(message);
         return wharf::JobResult::succeeded(message);
     } catch (const wharf::RepositoryError& e) {

@@ -39,24 +39,6 @@ bool is_formula_start(char c) {
     return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
 }
 
-const char* type_name(wharf::PropertyType type) {
-    switch (type) {
-        case wharf::PropertyType::string:
-            return "String";
-        case wharf::PropertyType::long_:
-            return "Long";
-        case wharf::PropertyType::double_:
-            return "Double";
-        case wharf::PropertyType::boolean:
-            return "Boolean";
-        case wharf::PropertyType::date:
-            return "Date";
-        case wharf::PropertyType::path:
-            return "Path";
-    }
-    return "String";
-}
-
 std::string format_double(double v) {
     char buffer[64];
     auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
@@ -389,7 +371,7 @@ std::optional<std::string> parse_column(std::string_view header, Column& out) {
 }
 
 std::string column_header(const Column& column) {
-    return column.name + "{{" + type_name(column.type) + (column.multiple ? ": multi" : "") + "}}";
+    return column.name + "{{" + wharf::to_string(column.type) + (column.multiple ? ": multi" : "") + "}}";
 }
 
 // --- values -----------------------------------------------------------------------------
@@ -584,41 +566,6 @@ std::optional<std::string> parse_cell(const Column& column, std::string_view cel
         }
     }
     return std::nullopt;
-}
-
-bool valid_utf8(std::string_view text) {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        auto c = static_cast<unsigned char>(text[i]);
-        std::size_t n = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (std::size_t k = 1; k <= n; ++k) {
-            if (i + k >= text.size()) return false;
-            auto d = static_cast<unsigned char>(text[i + k]);
-            if ((d & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (d & 0x3F);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n + 1;
-    }
-    return true;
 }
 
 std::string guard_formula(std::string value) {

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <wharf/paths.hpp>
 #include <wharf/repository.hpp>
 
 namespace wharf_metadata {
@@ -126,8 +127,7 @@ std::string format_date(wharf::Date date);
 /// zones, quoted literals); "" = ISO 8601 with optional millis and zone.
 std::optional<wharf::Date> parse_date(std::string_view text, std::string_view pattern);
 
-/// Whether the text is valid UTF-8.
-bool valid_utf8(std::string_view text);
+using wharf::valid_utf8;
 
 /// OWASP's CSV injection guard: a String cell that a spreadsheet would take
 /// for a formula (it starts with = + - @, tab or CR, possibly after quotes

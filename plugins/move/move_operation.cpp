@@ -9,109 +9,22 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "wharf/paths.hpp"
+#include "wharf/wording.hpp"
+
 namespace wharf::move {
 
 namespace {
 
 using boost::property_tree::ptree;
 
-constexpr std::size_t kMaxPathBytes = 1024;
-constexpr std::size_t kMaxSegmentBytes = 150;
 // Consecutive write conflicts tolerated on one batch before the run gives up.
 constexpr int kMaxConflictRetries = 5;
 
 enum class Conflict { fail, rename };
 
-bool is_same_or_under(std::string_view path, std::string_view root) {
-    if (root == "/") return true;
-    return path == root || (path.size() > root.size() && path.substr(0, root.size()) == root &&
-                            path[root.size()] == '/');
-}
-
-std::string name_of(std::string_view path) { return std::string(path.substr(path.rfind('/') + 1)); }
-
-std::string child_path(std::string_view parent, std::string_view name) {
-    return parent == "/" ? "/" + std::string(name) : std::string(parent) + "/" + std::string(name);
-}
-
-bool valid_utf8(std::string_view s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = c < 0x80            ? 1
-                        : (c >> 5) == 0x6   ? 2
-                        : (c >> 4) == 0xe   ? 3
-                        : (c >> 3) == 0x1e  ? 4
-                                            : 0;
-        if (n == 0 || i + n > s.size()) return false;
-        for (std::size_t k = 1; k < n; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-        i += n;
-    }
-    return true;
-}
-
-// Why `segment` cannot be a node name, or empty. `strict` adds the characters
-// we refuse in new names (they break URLs, CSV reports and shells) but that
-// existing nodes may already carry.
-std::string segment_problem(std::string_view segment, bool strict) {
-    if (segment.empty()) return "it has an empty segment";
-    if (segment == "." || segment == "..") return "it contains '" + std::string(segment) + "'";
-    if (segment.size() > kMaxSegmentBytes) return "a name is longer than 150 bytes";
-    for (char ch : segment) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c == 0x7f) return "it contains a control character";
-        if (strict && std::string_view("/\\:*?\"<>|[]").find(ch) != std::string_view::npos)
-            return std::string("it contains the character '") + ch + "'";
-    }
-    return {};
-}
-
-std::string path_problem(std::string_view path) {
-    if (path.empty()) return "it is empty";
-    if (path.front() != '/') return "it is not absolute";
-    if (path.size() > kMaxPathBytes) return "it is longer than 1024 bytes";
-    if (!valid_utf8(path)) return "it is not valid UTF-8";
-    if (path == "/") return {};
-    if (path.back() == '/') return "it ends with '/'";
-    std::size_t begin = 1;
-    while (begin <= path.size()) {
-        auto end = path.find('/', begin);
-        if (end == std::string_view::npos) end = path.size();
-        if (auto p = segment_problem(path.substr(begin, end - begin), false); !p.empty()) return p;
-        begin = end + 1;
-    }
-    return {};
-}
-
 [[noreturn]] void refuse(std::string field, std::string value, const std::string& reason) {
     throw OperationRefused(std::move(field), std::move(value), reason);
-}
-
-std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
-
-// "a folder", "an asset", "a page": the kind as a refusal message says it.
-const char* kind_name(NodeKind kind) {
-    switch (kind) {
-        case NodeKind::folder:
-            return "a folder";
-        case NodeKind::asset:
-            return "an asset";
-        case NodeKind::page:
-            return "a page";
-    }
-    return "a node";
-}
-
-// "12408" -> "12,408" for descriptions people read.
-std::string grouped(std::uint64_t n) {
-    auto digits = std::to_string(n);
-    std::string out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-        out += digits[i];
-    }
-    return out;
 }
 
 // "photo.jpg" -> "photo-2.jpg" for assets (keeps the extension that MIME
@@ -363,7 +276,7 @@ MoveOperation::Request MoveOperation::parse(const ptree& request) const {
                    " sources, " + std::to_string(r.names.size()) + " names)");
     for (std::size_t i = 0; i < r.names.size(); ++i) {
         auto field = "names[" + std::to_string(i) + "]";
-        if (auto p = segment_problem(r.names[i], true); !p.empty())
+        if (auto p = name_problem(r.names[i]); !p.empty())
             refuse(field, r.names[i], field + ": invalid name " + in_quotes(r.names[i]) + ": " + p);
     }
     auto conflict = request.get<std::string>("conflict", "fail");
@@ -393,8 +306,8 @@ std::vector<MoveStep> MoveOperation::plan(const Request& r) const {
     const NodeKind wanted_parent = asset ? NodeKind::folder : NodeKind::page;
     if (dest->kind != wanted_parent)
         refuse("destination", r.destination,
-               "destination: " + in_quotes(r.destination) + " is " + kind_name(dest->kind) +
-                   ", not " + kind_name(wanted_parent));
+               "destination: " + in_quotes(r.destination) + " is " + kind_with_article(dest->kind) +
+                   ", not " + kind_with_article(wanted_parent));
 
     std::vector<MoveStep> steps;
     std::set<std::string> planned;  // targets taken by earlier sources of this request
@@ -405,7 +318,7 @@ std::vector<MoveStep> MoveOperation::plan(const Request& r) const {
         if (!source) refuse(field, from, field + ": " + in_quotes(from) + " does not exist");
         if (asset ? source->kind == NodeKind::page : source->kind != NodeKind::page)
             refuse(field, from,
-                   field + ": " + in_quotes(from) + " is " + kind_name(source->kind) +
+                   field + ": " + in_quotes(from) + " is " + kind_with_article(source->kind) +
                        (asset ? "; asset move takes assets and folders (use page-move)"
                               : "; page move takes pages (use asset-move)"));
         for (std::size_t j = 0; j < i; ++j)
@@ -417,7 +330,7 @@ std::vector<MoveStep> MoveOperation::plan(const Request& r) const {
             refuse(field, from,
                    field + ": cannot move " + in_quotes(from) + " into its own subtree " +
                        in_quotes(r.destination));
-        auto name = r.names.empty() ? name_of(from) : r.names[i];
+        auto name = r.names.empty() ? std::string(name_of(from)) : r.names[i];
         auto to = child_path(r.destination, name);
         if (to == from)
             refuse(field, from, field + ": cannot move " + in_quotes(from) + " onto itself");

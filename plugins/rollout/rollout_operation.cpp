@@ -13,14 +13,15 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "wharf/paths.hpp"
+#include "wharf/wording.hpp"
+
 namespace wharf::rollout {
 
 namespace {
 
 using boost::property_tree::ptree;
 
-constexpr std::size_t kMaxPathBytes = 1024;
-constexpr std::size_t kMaxSegmentBytes = 150;
 // Consecutive write conflicts tolerated on one batch before the run gives up.
 constexpr int kMaxConflictRetries = 5;
 // Cancelled-inheritance flags of live ancestors kept in memory; cleared when
@@ -34,93 +35,14 @@ constexpr const char* kTextProperty = "wharf:text";
 const std::vector<std::string> kReportHeader = {"blueprint page", "live page", "live copy",
                                                 "outcome", "message"};
 
-bool is_same_or_under(std::string_view path, std::string_view root) {
-    if (root == "/") return true;
-    return path == root || (path.size() > root.size() && path.substr(0, root.size()) == root &&
-                            path[root.size()] == '/');
-}
-
 bool overlaps(std::string_view a, std::string_view b) {
     return is_same_or_under(a, b) || is_same_or_under(b, a);
 }
 
-std::string parent_of(std::string_view path) {
-    auto slash = path.rfind('/');
-    return slash == 0 ? std::string("/") : std::string(path.substr(0, slash));
-}
-
-// REQUIRES: is_same_or_under(path, from).
-std::string replace_prefix(std::string_view path, std::string_view from, std::string_view to) {
-    return std::string(to) + std::string(path.substr(from.size()));
-}
-
-bool valid_utf8(std::string_view s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-        if (n == 0 || i + n > s.size()) return false;
-        for (std::size_t k = 1; k < n; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-        i += n;
-    }
-    return true;
-}
-
-std::string path_problem(std::string_view path) {
-    if (path.empty()) return "it is empty";
-    if (path.front() != '/') return "it is not absolute";
-    if (path.size() > kMaxPathBytes) return "it is longer than 1024 bytes";
-    if (!valid_utf8(path)) return "it is not valid UTF-8";
-    if (path == "/") return {};
-    if (path.back() == '/') return "it ends with '/'";
-    std::size_t begin = 1;
-    while (begin <= path.size()) {
-        auto end = path.find('/', begin);
-        if (end == std::string_view::npos) end = path.size();
-        auto segment = path.substr(begin, end - begin);
-        if (segment.empty()) return "it has an empty segment";
-        if (segment == "." || segment == "..") return "it contains '" + std::string(segment) + "'";
-        if (segment.size() > kMaxSegmentBytes) return "a name is longer than 150 bytes";
-        for (char ch : segment) {
-            auto c = static_cast<unsigned char>(ch);
-            if (c < 0x20 || c == 0x7f) return "it contains a control character";
-        }
-        begin = end + 1;
-    }
-    return {};
-}
+std::string parent_of(std::string_view path) { return std::string(parent_path(path)); }
 
 [[noreturn]] void refuse(std::string field, std::string value, const std::string& reason) {
     throw OperationRefused(std::move(field), std::move(value), reason);
-}
-
-std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
-
-const char* kind_name(NodeKind kind) {
-    switch (kind) {
-        case NodeKind::folder:
-            return "a folder";
-        case NodeKind::asset:
-            return "an asset";
-        case NodeKind::page:
-            return "a page";
-    }
-    return "a node";
-}
-
-std::string grouped(std::uint64_t n) {
-    auto digits = std::to_string(n);
-    std::string out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-        out += digits[i];
-    }
-    return out;
-}
-
-std::string plural(std::uint64_t n, const char* one, const char* many) {
-    return grouped(n) + " " + (n == 1 ? one : many);
 }
 
 std::string to_json(const ptree& tree) {
@@ -315,7 +237,7 @@ JobResult final_result(const RunState& state, RolloutKind kind) {
     const auto& c = state.counts;
     std::string message =
         std::string(kind == RolloutKind::create ? "created live copy: " : "rolled out ") +
-        plural(state.pairs, "page x live copy", "pages x live copies") + ": " +
+        counted(state.pairs, "page x live copy", "pages x live copies") + ": " +
         grouped(c.created) + " created, " + grouped(c.updated) + " updated, " +
         grouped(c.unchanged) + " unchanged, " + grouped(c.deleted) + " deleted, " +
         grouped(c.skipped) + " skipped, " + grouped(c.failed) + " failed";
@@ -539,7 +461,7 @@ RolloutOperation::Plan RolloutOperation::plan(const Request& r) const {
                "blueprint: " + in_quotes(r.blueprint) + " does not exist");
     if (blueprint->kind != NodeKind::page)
         refuse("blueprint", r.blueprint,
-               "blueprint: " + in_quotes(r.blueprint) + " is " + kind_name(blueprint->kind) +
+               "blueprint: " + in_quotes(r.blueprint) + " is " + kind_with_article(blueprint->kind) +
                    ", not a page");
 
     const auto relationships = repository_->live_relationships("");
@@ -720,14 +642,14 @@ std::string RolloutOperation::describe(const ptree& request, std::uint64_t count
     auto r = parse(request);
     if (kind_ == RolloutKind::create)
         return "Create live copy " + in_quotes(r.target) + " of " + in_quotes(r.blueprint) + " (" +
-               plural(count, "page", "pages") + ")";
+               counted(count, "page", "pages") + ")";
     std::string to = r.live_copies.empty()
                          ? std::string("all its live copies")
                          : r.live_copies.size() == 1
                                ? in_quotes(r.live_copies.front())
-                               : plural(r.live_copies.size(), "live copy", "live copies");
+                               : counted(r.live_copies.size(), "live copy", "live copies");
     return "Roll out " + in_quotes(r.blueprint) + (r.deep ? "" : " (page only)") + " to " + to +
-           " (" + plural(count, "page x live copy", "pages x live copies") + ")";
+           " (" + counted(count, "page x live copy", "pages x live copies") + ")";
 }
 
 // --- a run ----------------------------------------------------------------------------
@@ -957,13 +879,13 @@ private:
             if (order) session_->set_order(live_path, page.order);
             created_.insert(live_path);
             ++counts.created;
-            return row("created", rewritten ? plural(rewritten, "reference", "references") +
+            return row("created", rewritten ? counted(rewritten, "reference", "references") +
                                                   " pointed at the live copy"
                                             : std::string());
         }
         if (live->kind != NodeKind::page) {
             ++counts.failed;
-            return row("failed", in_quotes(live_path) + " is " + kind_name(live->kind) +
+            return row("failed", in_quotes(live_path) + " is " + kind_with_article(live->kind) +
                                      ", not a page");
         }
         auto cancel = repo_.inheritance_cancel(live_path);
@@ -1007,11 +929,11 @@ private:
         std::vector<std::string> what;
         if (!set.empty()) {
             session_->set_properties(live_path, set);
-            what.push_back(plural(set.size(), "property set", "properties set"));
+            what.push_back(counted(set.size(), "property set", "properties set"));
         }
         if (!removed.empty()) {
             session_->remove_properties(live_path, removed);
-            what.push_back(plural(removed.size(), "property removed", "properties removed"));
+            what.push_back(counted(removed.size(), "property removed", "properties removed"));
         }
         if (text != live->text) {
             session_->set_text(live_path, text);
@@ -1079,7 +1001,7 @@ private:
         auto nodes = session_->remove(live_path);
         removed.insert(live_path);
         ++counts.deleted;
-        row("deleted", "blueprint page gone; " + plural(nodes, "page", "pages") + " removed");
+        row("deleted", "blueprint page gone; " + counted(nodes, "page", "pages") + " removed");
     }
 
     Repository& repo_;
@@ -1180,13 +1102,13 @@ JobResult RolloutOperation::run(JobContext& context) {
         run.session().set_checkpoint(name, run.state().encode());
         run.session().commit();
         context.log("planned " + descriptor().name + " of " + in_quotes(request.blueprint) + ": " +
-                    plural(run.state().pairs, "page x live copy", "pages x live copies"));
+                    counted(run.state().pairs, "page x live copy", "pages x live copies"));
     }
     context.init_progress(run.state().total);
     if (run.state().done > 0) context.increment_progress(run.state().done);
 
     if (!run.go()) {
-        context.log("stopped after " + plural(static_cast<std::uint64_t>(run.state().done),
+        context.log("stopped after " + counted(static_cast<std::uint64_t>(run.state().done),
                                               "step", "steps") +
                     "; submit the same request again to resume");
         return JobResult::failed("stopped; the same request resumes from the checkpoint");

@@ -303,7 +303,7 @@ TEST_CASE("every invalid move request is refused naming the field and value and 
          move_request({"/content/dam/a/x.bin"}, "/content/dam/dest", {}, "fail"), "sources[0]",
          "x.bin", "exists (conflict: fail"},
         {"dot-dot in a path", false, move_request({"/content/dam/../a"}, "/content/dam/dest"),
-         "sources[0]", "/content/dam/../a", "contains '..'"},
+         "sources[0]", "/content/dam/../a", "segment '..' at byte"},
         {"control character", false,
          move_request({"/content/dam/a"}, std::string("/content/dam/de\x01st")), "destination",
          "/content/dam/de\x01st", "control character"},

@@ -490,7 +490,7 @@ TEST_CASE("every bad live copy or rollout request is refused naming the field an
          rollout_request("/content/site/fr/b"), "live_copies", "/content/other/x",
          "rollout config 'gone', which is not in force"},
         {"bad path", true, create_request("/content/site/en", "/content/site/../x"), "target",
-         "/content/site/../x", "contains '..'"},
+         "/content/site/../x", "segment '..' at byte"},
         {"bad deep", false, with(rollout_request("/content/site/en"), "deep", "maybe"), "deep",
          "maybe", "not true or false"},
         {"unknown field", false, with(rollout_request("/content/site/en"), "livecopies", "x"),

@@ -52,6 +52,39 @@ namespace wharf {
 enum class NodeKind { folder, asset, page };
 enum class PropertyType { string, long_, double_, boolean, date, path };
 
+/// "folder", "asset", "page": as the API and reports name a kind.
+inline const char* to_string(NodeKind kind) noexcept {
+    switch (kind) {
+        case NodeKind::folder:
+            return "folder";
+        case NodeKind::asset:
+            return "asset";
+        case NodeKind::page:
+            return "page";
+    }
+    return "unknown";
+}
+
+/// "String", "Long", "Double", "Boolean", "Date", "Path": as the API and CSV
+/// headers name a type.
+inline const char* to_string(PropertyType type) noexcept {
+    switch (type) {
+        case PropertyType::string:
+            return "String";
+        case PropertyType::long_:
+            return "Long";
+        case PropertyType::double_:
+            return "Double";
+        case PropertyType::boolean:
+            return "Boolean";
+        case PropertyType::date:
+            return "Date";
+        case PropertyType::path:
+            return "Path";
+    }
+    return "unknown";
+}
+
 /// Milliseconds since the epoch, UTC.
 using Date = std::chrono::sys_time<std::chrono::milliseconds>;
 
