@@ -30,7 +30,7 @@ fi
 # operations on (3,000 assets in /content/dam/gen, 300 pages with references
 # in /content/gen/en, and its live copies /content/gen/lc0 and lc1).
 if [ ! -e "$data_dir/repository/repository.db" ]; then
-  echo "wharf: empty data directory: seeding a demo repository (about a minute)"
+  echo "wharf: empty data directory: seeding a demo repository (a few seconds)"
   build/tools/wharf/wharf repo generate --config configs \
     --assets 3000 --pages 300 --refs-per-page 8 --live-copies 2
 fi

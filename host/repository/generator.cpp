@@ -1,6 +1,11 @@
 #include "repository/generator.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "repository/path.hpp"
 
@@ -72,45 +77,82 @@ ContentGeneratorStats generate_content(Repository& repository, const ContentGene
     auto session = repository.open_session({o.batch_size});
 
     // Assets, folder by folder (parents before children, so the session's
-    // parent cache hits).
+    // parent cache hits), a chunk at a time: the properties come from `rng` in
+    // asset order (same seed, same repository), then the chunk's binaries are
+    // written by a few threads at once, because each finish() waits for its
+    // own fsync and the file system overlaps concurrent ones; then the nodes.
+    constexpr std::uint64_t kChunk = 64;
+    const unsigned writers = std::clamp(std::thread::hardware_concurrency() * 4, 4u, 16u);
     std::string current_folder;
-    std::string bytes;
-    for (std::uint64_t n = 0; n < o.assets; ++n) {
-        auto folder = folder_of(o, n);
-        if (folder != current_folder) {
-            session->create_folders(folder);
-            current_folder = folder;
-            ++stats.folders;
+    std::vector<Node> chunk;
+    std::vector<std::uint64_t> sizes;
+    for (std::uint64_t first = 0; first < o.assets; first += kChunk) {
+        auto last = std::min(o.assets, first + kChunk);
+        chunk.clear();
+        sizes.clear();
+        for (auto n = first; n < last; ++n) {
+            auto span = o.max_binary_bytes > o.min_binary_bytes
+                            ? o.max_binary_bytes - o.min_binary_bytes + 1
+                            : 1;
+            sizes.push_back(o.min_binary_bytes + rng.below(span));
+            Node& asset = chunk.emplace_back();
+            asset.path = generated_asset_path(o, n);
+            asset.kind = NodeKind::asset;
+            auto& p = asset.properties;
+            p["dc:title"] = title("Asset " + std::to_string(n));
+            p["dc:description"] = title(words(rng, 6));
+            p["gen:index"] = Property::long_(static_cast<std::int64_t>(n));
+            p["gen:ratio"] = Property::double_(rng.unit());
+            p["gen:approved"] = Property::boolean(rng.below(2) == 1);
+            p["gen:date"] = Property::date(Date(std::chrono::milliseconds(
+                1'600'000'000'000LL + static_cast<std::int64_t>(rng.below(100'000'000'000ULL)))));
+            p["gen:tags"] = Property::multi(PropertyType::string,
+                                            {Scalar(words(rng, 1)), Scalar(words(rng, 1))});
         }
-        auto span = o.max_binary_bytes > o.min_binary_bytes
-                        ? o.max_binary_bytes - o.min_binary_bytes + 1
-                        : 1;
-        auto size = o.min_binary_bytes + rng.below(span);
-        bytes.clear();
-        // The asset number first, so every binary is distinct.
-        bytes += "wharf-gen " + std::to_string(o.seed) + " " + std::to_string(n) + "\n";
-        Rng content(o.seed * 1'000'003 + n);
-        while (bytes.size() < size) bytes.push_back(static_cast<char>(content.next() & 0xff));
-        bytes.resize(std::max<std::size_t>(size, bytes.size()));
-        auto writer = repository.write_binary();
-        writer->write(bytes.data(), bytes.size());
-        Node asset;
-        asset.path = generated_asset_path(o, n);
-        asset.kind = NodeKind::asset;
-        asset.binary = writer->finish("application/octet-stream");
-        stats.bytes += asset.binary->size;
-        auto& p = asset.properties;
-        p["dc:title"] = title("Asset " + std::to_string(n));
-        p["dc:description"] = title(words(rng, 6));
-        p["gen:index"] = Property::long_(static_cast<std::int64_t>(n));
-        p["gen:ratio"] = Property::double_(rng.unit());
-        p["gen:approved"] = Property::boolean(rng.below(2) == 1);
-        p["gen:date"] = Property::date(Date(std::chrono::milliseconds(
-            1'600'000'000'000LL + static_cast<std::int64_t>(rng.below(100'000'000'000ULL)))));
-        p["gen:tags"] =
-            Property::multi(PropertyType::string, {Scalar(words(rng, 1)), Scalar(words(rng, 1))});
-        session->create(asset);
-        ++stats.assets;
+
+        std::atomic<std::size_t> next{0};
+        std::exception_ptr failure;
+        std::mutex failure_mutex;
+        auto write_binaries = [&] {
+            std::string bytes;
+            for (auto i = next++; i < chunk.size(); i = next++) {
+                try {
+                    auto n = first + i;
+                    bytes.clear();
+                    // The asset number first, so every binary is distinct.
+                    bytes += "wharf-gen " + std::to_string(o.seed) + " " + std::to_string(n) + "\n";
+                    Rng content(o.seed * 1'000'003 + n);
+                    while (bytes.size() < sizes[i])
+                        bytes.push_back(static_cast<char>(content.next() & 0xff));
+                    auto writer = repository.write_binary();
+                    writer->write(bytes.data(), bytes.size());
+                    chunk[i].binary = writer->finish("application/octet-stream");
+                } catch (...) {
+                    std::lock_guard lock(failure_mutex);
+                    if (!failure) failure = std::current_exception();
+                    next = chunk.size();
+                }
+            }
+        };
+        {
+            std::vector<std::jthread> threads;
+            for (unsigned t = 1; t < std::min<std::size_t>(writers, chunk.size()); ++t)
+                threads.emplace_back(write_binaries);
+            write_binaries();
+        }
+        if (failure) std::rethrow_exception(failure);
+
+        for (auto& asset : chunk) {
+            auto folder = std::string(repo::parent_path(asset.path));
+            if (folder != current_folder) {
+                session->create_folders(folder);
+                current_folder = folder;
+                ++stats.folders;
+            }
+            stats.bytes += asset.binary->size;
+            session->create(asset);
+            ++stats.assets;
+        }
     }
 
     // Pages: the root and section pages, then leaves with references.
