@@ -118,8 +118,15 @@ TEST_CASE("wharfd writes the inbox entry and mails the submitter when a delete j
     CHECK(raw.find("http://" + address_of(*host) + "/#/jobs/" + std::to_string(id)) !=
           std::string::npos);
     CHECK(client.get("/api/repo/nodes?path=" + wharf::host::url_encode(folder)).status == 404);
-    auto metrics = client.get("/metrics").body;
-    CHECK(metrics.find("wharf_notify_emails_total{outcome=\"sent\"} 1") != std::string::npos);
+    // The server has the message before the host has its answer and counts it.
+    std::string metrics;
+    CHECK(eventually(
+        [&] {
+            metrics = client.get("/metrics").body;
+            return metrics.find("wharf_notify_emails_total{outcome=\"sent\"} 1") !=
+                   std::string::npos;
+        },
+        20s));
 
     // Mark it read, restart the host: the entry and its read flag are still there.
     REQUIRE(client.post_json("/api/inbox/read-all", "{}").status == 200);
