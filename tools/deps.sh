@@ -17,8 +17,10 @@ build_pkgs=(
 )
 # prometheus: only for promtool, which checks /metrics in the tests.
 # python3-aiosmtpd: a real SMTP server for the e-mail notification tests.
-# chromium, chromium-driver, python3-selenium: the dashboard's browser tests.
-test_pkgs=(catch2 prometheus python3-aiosmtpd chromium chromium-driver python3-selenium)
+# chromium, chromium-driver, python3-selenium: the dashboard's browser tests;
+# firefox-esr, libfirefox-marionette-perl: the same dashboard in Firefox
+# (Debian 12 packages no geckodriver, so Firefox is driven over Marionette).
+test_pkgs=(catch2 prometheus python3-aiosmtpd chromium chromium-driver python3-selenium firefox-esr libfirefox-marionette-perl)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = "test" ]; then want+=("${test_pkgs[@]}"); fi

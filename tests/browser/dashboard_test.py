@@ -315,7 +315,7 @@ class DashboardTest(unittest.TestCase):
             self.assertLess(seen[0], seen[1], 'progress went backwards')
 
     def enqueue_sleeper(self, ms, description):
-        status, body = self.host.json('POST', '/api/jobs', {'topic': 'test/sleep', 'payload': {'ms': str(ms), 'description': description}})
+        status, body = self.host.json('POST', '/api/jobs', {'topic': 'test/sleep', 'payload': {'ms': str(ms), 'wharf:description': description}})
         self.assertEqual(status, 201, body)
         return body['id']
 
@@ -401,6 +401,8 @@ class DashboardTest(unittest.TestCase):
         self.wait(lambda d: self.row_status(job_id) == 'Success', 120, 'delete did not end as Success')
         row = self.job_row(job_id)
         self.assertIn('Delete', row.text)
+        # The description column says what the delete plugin described.
+        self.assertRegex(row.text, r'Delete [0-9,]+ assets and folders under /content/dam/bulk')
         self.assertIn('ada', row.text)
 
     def test_04_open_shows_details_log_and_report(self):
@@ -543,6 +545,30 @@ class DashboardTest(unittest.TestCase):
         self.assertTrue(d.find_element('id', 'act-open').is_enabled())
         d.find_element('id', 'logout').click()
         self.wait(lambda d: d.find_element('id', 'login').is_displayed())
+
+    def test_13_firefox_shows_the_same_dashboard(self):
+        # Debian 12 has no geckodriver: Firefox is driven over Marionette by a
+        # Perl script (firefox-esr and libfirefox-marionette-perl, installed by
+        # tools/deps.sh test).
+        missing = missing_firefox()
+        if missing:
+            self.skipTest('Firefox not driven: missing ' + ', '.join(missing))
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'firefox_smoke.pl')
+        run = subprocess.run(['/usr/bin/perl', script, self.host.url, TOKEN, str(self.delete_job),
+                              r'Delete [0-9,]+ assets and folders under /content/dam/bulk', 'Success'],
+                             capture_output=True, text=True, timeout=240,
+                             env=dict(os.environ, MOZ_HEADLESS='1'))
+        sys.stderr.write(run.stdout)
+        self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+        self.assertIn('firefox: ok', run.stdout)
+
+
+def missing_firefox():
+    missing = [p for p in ('/usr/bin/firefox-esr', '/usr/bin/perl') if not os.access(p, os.X_OK)]
+    if subprocess.run(['/usr/bin/perl', '-MFirefox::Marionette', '-e', '1'],
+                      capture_output=True).returncode != 0:
+        missing.append('libfirefox-marionette-perl')
+    return missing
 
 
 def main():
