@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <fstream>
 #include <map>
 #include <set>
@@ -258,7 +260,8 @@ wharf::JobResult MetadataExport::run(wharf::JobContext& context) {
 
     const auto id = context.job().id;
     auto dir = results_dir_ / (id > 0 ? std::to_string(id)
-                                      : "inline-" + std::to_string(++inline_runs_) + "-" +
+                                      : "inline-" + std::to_string(::getpid()) + "-" +
+                                            std::to_string(++inline_runs_) + "-" +
                                             std::to_string(reinterpret_cast<std::uintptr_t>(&context)));
     std::filesystem::create_directories(dir);
     const auto name = file_name_for(r.folder);

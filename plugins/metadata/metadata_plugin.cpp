@@ -3,6 +3,8 @@
 // operations/metadata-export.yaml and operations/metadata-import.yaml (the
 // host reads threshold and email_enabled itself), and keeps export results in
 // <plugin data dir>/results/<job id>/.
+#include <unistd.h>
+
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
@@ -55,7 +57,11 @@ void remove_orphans(const std::filesystem::path& results, wharf::JobManager* job
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(results, ec)) {
         auto name = entry.path().filename().string();
-        bool orphan = name.rfind("inline-", 0) == 0;
+        // An inline run of this process is not an orphan: during a hot upgrade
+        // the old version may still be writing one. Those a crash left behind
+        // carry another process id.
+        const std::string ours = "inline-" + std::to_string(::getpid()) + "-";
+        bool orphan = name.rfind("inline-", 0) == 0 && name.rfind(ours, 0) != 0;
         if (!orphan && jobs && !name.empty() &&
             name.find_first_not_of("0123456789") == std::string::npos) {
             try {
