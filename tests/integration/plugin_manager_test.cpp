@@ -293,3 +293,45 @@ TEST_CASE("a second file with an installed plugin id is refused", "[plugins]") {
     CHECK_THAT(info->reason, Catch::Contains("plugin id 'fixture.greeter' is already installed"));
     CHECK(host.greet() == "v1");
 }
+
+TEST_CASE("a binary that hangs while loading is quarantined when the probe times out and the "
+          "host lives on",
+          "[plugins]") {
+    TempDir dir("wharf-plugins-hang");
+    fs::create_directories(dir / "plugins");
+    wharf::host::ServiceRegistryImpl registry;
+    wharf::host::PluginManagerOptions o;
+    o.plugins_dir = dir / "plugins";
+    o.cache_dir = dir / "data/plugin-cache";
+    o.plugin_data_dir = dir / "data/plugins";
+    o.probe_executable = WHARF_PROBE_EXECUTABLE;
+    o.probe_timeout = 500ms;
+    o.watch = false;
+    PluginManager manager(registry, o);
+    manager.start();
+    auto by_file = [&](const fs::path& file) -> std::optional<PluginInfo> {
+        for (auto& p : manager.plugins())
+            if (p.file == file) return p;
+        return std::nullopt;
+    };
+
+    auto stuck = dir / "plugins/stuck.so";
+    install_file(fixture_file("hangs_at_load"), stuck);
+    manager.deploy(stuck);
+    auto info = by_file(stuck);
+    REQUIRE(info);
+    CHECK(info->state == PluginState::quarantined);
+    CHECK(info->reason == "probe hung: loading the plugin did not finish within 500 ms");
+    // Never loaded into the host: no private copy was made to load from.
+    CHECK((!fs::exists(dir / "data/plugin-cache") || fs::is_empty(dir / "data/plugin-cache")));
+    // Same content again: not probed again, still quarantined.
+    manager.deploy(stuck);
+    CHECK(by_file(stuck)->state == PluginState::quarantined);
+
+    // The host goes on: a good plugin beside it installs and starts.
+    auto good = dir / "plugins/greeter.so";
+    install_file(fixture_file("greeter_v1"), good);
+    manager.deploy(good);
+    CHECK(by_file(good)->state == PluginState::active);
+    CHECK(registry.find(fixture::Greeter::kInterfaceName, {}));
+}
