@@ -235,7 +235,7 @@ public:
         if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) fail("open " + file.string());
         exec(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;"
-            "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16000;");
+            "PRAGMA temp_store=FILE; PRAGMA cache_size=-16000;");
     }
     ~Raw() {
         for (auto* s : statements_) sqlite3_finalize(s);

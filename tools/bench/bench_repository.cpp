@@ -82,7 +82,7 @@ struct Raw {
         check(sqlite3_open(file.c_str(), &db), db, "open");
         exec(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16000;"
-            "PRAGMA temp_store=MEMORY;");
+            "PRAGMA temp_store=FILE;");
     }
     ~Raw() { sqlite3_close(db); }
     void exec(const char* sql) { check(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), db, sql); }
