@@ -11,9 +11,10 @@
   // the server's answer (404 unknown_operation) is shown as it comes.
   const kFallbackOperations = [
     { name: 'remote-fetch', title: 'Fetch remote assets', request_schema: [
-      { name: 'server', type: 'string', required: true, description: 'base URL of the remote Wharf, e.g. http://dam.example:8420' },
-      { name: 'paths', type: 'list', required: true, item: { type: 'string' }, description: 'remote asset or folder paths, one per line' },
-      { name: 'destination', type: 'string', required: true, description: 'local folder to put them in' }] },
+      { name: 'remote', type: 'string', required: true, description: 'name of a remote in operations/remote-fetch.yaml (remotes:), e.g. dam-eu' },
+      { name: 'paths', type: 'list', required: true, item: { type: 'string' }, description: 'remote assets and folders (folders with everything under them), one per line' },
+      { name: 'destination', type: 'string', required: true, description: 'local folder the fetched assets and folders go into (created if missing)' },
+      { name: 'conflict', type: 'string', one_of: ['fail', 'rename', 'overwrite'], default: 'fail', description: 'when a local node has the name: fail the asset, rename it (name-1.jpg) or overwrite the local asset' }] },
     { name: 'live-copy', title: 'Create live copy', request_schema: [
       { name: 'blueprint', type: 'string', required: true, description: 'the blueprint page' },
       { name: 'destination', type: 'string', required: true, description: 'where the live copy goes' }] },
