@@ -37,6 +37,10 @@ JobTimePoint from_us(std::int64_t us) {
         std::chrono::duration_cast<JobClock::duration>(std::chrono::microseconds(us)));
 }
 
+// How long a worker whose run ended waits for runs that started with it, so
+// that their ends share one exchange (see JobEngine::Core::worker_loop).
+constexpr std::chrono::microseconds kCompanyWindow{1000};
+
 // Why a running job was asked to stop. Only `user` ends it as stopped; the
 // others are the host's own reasons and put the job back in its queue.
 enum class StopReason : int { none = 0, user, drain, shutdown };
@@ -127,6 +131,7 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
         std::optional<std::int64_t> drain_deadline_us;
         bool overdue = false;
         bool stuck = false;
+        bool ended = false;  // the consumer returned
 
         StopReason stop_reason() const { return static_cast<StopReason>(stop.load()); }
     };
@@ -184,6 +189,11 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
     std::vector<JobCompletion> put_back;  // claimed, but no consumer any more
     std::unordered_set<JobId> stop_requests;
     std::deque<std::shared_ptr<Run>> tasks;
+    // Runs started within kCompanyWindow, oldest first: a worker whose run
+    // ended while some of these still run waits briefly for them, so that
+    // their ends share one exchange (see worker_loop).
+    std::deque<std::shared_ptr<Run>> recent_starts;
+    std::uint64_t rounds_taken = 0;  // bumped whenever a round takes `ended`
     std::size_t idle_workers = 0;
     std::vector<std::shared_ptr<WorkerThread>> workers;
 
@@ -351,11 +361,25 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
             auto completion = execute(run);
             lock.lock();
             me->busy = false;
+            run->ended = true;
             ended.push_back({std::move(run), std::move(completion)});
             ++idle_workers;  // counted as a taker for what its own round claims
             // When a round is running, its runner sees this completion before
             // it stops (it re-checks under the lock): no wake-up needed.
-            if (!round_active && !dispatcher_exit) {
+            if (!round_active && !dispatcher_exit && should_wait_for_company_locked()) {
+                // Runs that started with this one are still going: if they
+                // end within the window, the last of them commits every end
+                // in one exchange (one transaction and one claim round instead
+                // of one each). A run that takes longer costs this end at
+                // most kCompanyWindow before it is committed.
+                const std::uint64_t taken = rounds_taken;
+                task_cv.wait_for(lock, kCompanyWindow, [&] {
+                    return workers_exit || dispatcher_exit || round_active ||
+                           rounds_taken != taken || !tasks.empty() ||
+                           !should_wait_for_company_locked();
+                });
+            }
+            if (!round_active && !dispatcher_exit && has_round_work()) {
                 round_active = true;
                 run_rounds(lock, true);
             }
@@ -365,6 +389,21 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
     }
 
     JobCompletion execute(const std::shared_ptr<Run>& run);
+
+    // Whether the ends collected so far should wait for runs that started
+    // recently and still run: while at least as many of those are out as ends
+    // are waiting, waiting can at least double the exchange. REQUIRES: mutex.
+    bool should_wait_for_company_locked() {
+        std::int64_t horizon =
+            now_us() - std::chrono::duration_cast<std::chrono::microseconds>(kCompanyWindow).count();
+        while (!recent_starts.empty() &&
+               (recent_starts.front()->ended || recent_starts.front()->started_us < horizon))
+            recent_starts.pop_front();
+        std::size_t out = 0;
+        for (const auto& r : recent_starts)
+            if (!r->ended) ++out;
+        return out > 0 && out >= ended.size();
+    }
 
     // --- dispatcher ------------------------------------------------------------------
 
@@ -380,6 +419,7 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
         Round r;
         r.ended = std::move(ended);
         ended.clear();
+        if (!r.ended.empty()) ++rounds_taken;
         r.put_back = std::move(put_back);
         put_back.clear();
         std::map<std::string, unsigned> freeing;
@@ -583,6 +623,7 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
         ++q.active;
         running[id] = run;
         tasks.push_back(run);
+        recent_starts.push_back(run);
         n_started.fetch_add(1, std::memory_order_relaxed);
         publish(wharf::JobEventType::started, *run->job);
     }

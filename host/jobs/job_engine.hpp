@@ -5,13 +5,16 @@
 // Parts (all owned by the engine):
 //   - trackers on wharf.Queue, wharf.JobConsumer and wharf.JobListener: queues,
 //     consumers and listeners come and go while jobs run;
-//   - the dispatcher thread: the only one that claims jobs and commits the ends
-//     of runs. Each round it takes every run that ended since the last round
+//   - dispatch rounds, run by one thread at a time (the dispatcher thread, or
+//     a worker whose run just ended, which then usually runs the next job
+//     itself): each round takes every run that ended since the last round
 //     plus claims for every free slot (per queue: ordered 1, parallel and
 //     topic-round-robin max_parallel) and hands them to the store as ONE
-//     exchange (one transaction). It sleeps on a condition variable that
-//     enqueue, a finished run, a new consumer or a due schedule signals: there
-//     is no polling delay;
+//     exchange (one transaction). A worker whose run ended while runs that
+//     started within the last millisecond still go waits up to that
+//     millisecond for them, so that ends arriving together share the
+//     exchange. The dispatcher sleeps on a condition variable that enqueue, a
+//     new consumer or a due schedule signals: there is no polling delay;
 //   - a worker pool: one thread per running job (grown on demand, idle threads
 //     reused). Every call into plugin code catches exceptions: a throw ends the
 //     job as `error` with the exception's message;

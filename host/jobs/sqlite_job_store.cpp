@@ -1,6 +1,7 @@
 #include "jobs/sqlite_job_store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <atomic>
@@ -395,6 +396,9 @@ struct PendingWrite {
     std::function<void()> deliver;
     // Called when the transaction as a whole failed.
     std::function<void(std::exception_ptr)> fail;
+    // Committed in a transaction of its own: a long operation (a purge
+    // batch) must not make short ones that arrived with it wait for it.
+    bool alone = false;
 };
 
 // Callers and the writer hand over through atomics with wait/notify (a futex,
@@ -445,6 +449,13 @@ public:
             throw Error(ErrorCode::storage,
                         "cannot open job store path=" + options_.path.string() + ": " + e.what());
         }
+        // Checkpoints (copying the WAL back into the database, with two
+        // fdatasyncs) run on a thread of their own instead of inside the
+        // commit that crosses SQLite's autocheckpoint size: a commit, and
+        // every write waiting for it, no longer pays for one. The hook
+        // replaces SQLite's own autocheckpoint on the writer connection.
+        sqlite3_wal_hook(writer_connection_->db().getHandle(), &Impl::on_wal_commit, this);
+        checkpointer_ = std::thread([this] { checkpoint_loop(); });
         writer_ = std::thread([this] { writer_loop(); });
     }
 
@@ -456,6 +467,10 @@ public:
         submitted_.fetch_add(1, std::memory_order_release);
         submitted_.notify_one();
         writer_.join();
+        checkpoint_closing_.store(true, std::memory_order_release);
+        checkpoint_wanted_.store(true, std::memory_order_release);
+        checkpoint_wanted_.notify_one();
+        checkpointer_.join();
     }
 
     SqliteJobStoreOptions options_;
@@ -465,7 +480,7 @@ public:
     // Runs `fn` inside the next group transaction (on whichever thread commits it) and
     // returns its result once that transaction has committed.
     template <class F>
-    auto write(F fn) -> std::invoke_result_t<F, Connection&> {
+    auto write(F fn, bool alone = false) -> std::invoke_result_t<F, Connection&> {
         using R = std::invoke_result_t<F, Connection&>;
         auto state = std::make_shared<WriteState<R>>();
         PendingWrite op;
@@ -490,6 +505,7 @@ public:
             state->error = std::move(e);
             state->complete();
         };
+        op.alone = alone;
         {
             std::lock_guard lock(mutex_);
             if (stopping_) throw Error(ErrorCode::internal, "job store is closing");
@@ -523,7 +539,16 @@ public:
         std::vector<PendingWrite> batch;
         {
             std::lock_guard lock(mutex_);
-            std::size_t n = std::min(pending_.size(), std::max<std::size_t>(1, options_.max_batch));
+            std::size_t max = std::min(pending_.size(), std::max<std::size_t>(1, options_.max_batch));
+            // The batch ends before an operation that commits alone (or is it).
+            std::size_t n = 0;
+            while (n < max) {
+                if (pending_[n].alone) {
+                    if (n == 0) n = 1;
+                    break;
+                }
+                ++n;
+            }
             batch.reserve(n);
             for (std::size_t i = 0; i < n; ++i) {
                 batch.push_back(std::move(pending_.front()));
@@ -842,6 +867,56 @@ public:
 
     std::unique_ptr<Connection> writer_connection_;
     std::thread writer_;
+
+    // --- checkpoints ---------------------------------------------------------
+
+    // WAL frames after which the checkpointer copies the WAL back (SQLite's
+    // default autocheckpoint size).
+    static constexpr int kCheckpointFrames = 1000;
+    // A passive checkpoint running beside the writer copies what was
+    // committed when it began; the WAL starts over only once a checkpoint
+    // caught up with the writer. Should writes never leave it a gap, the
+    // commit that finds the WAL this long checkpoints itself, so the file
+    // stays bounded (32 MiB at 4 KiB pages).
+    static constexpr int kInlineCheckpointFrames = 8 * kCheckpointFrames;
+
+    // sqlite3_wal_hook: runs after each commit of the writer connection.
+    static int on_wal_commit(void* self, sqlite3* db, const char* name, int frames) {
+        auto& impl = *static_cast<Impl*>(self);
+        if (frames >= kInlineCheckpointFrames) {
+            sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        } else if (frames >= kCheckpointFrames &&
+                   !impl.checkpoint_wanted_.exchange(true, std::memory_order_acq_rel)) {
+            impl.checkpoint_wanted_.notify_one();
+        }
+        return SQLITE_OK;
+    }
+
+    void checkpoint_loop() {
+        std::unique_ptr<Connection> c;
+        while (true) {
+            checkpoint_wanted_.wait(false, std::memory_order_acquire);
+            if (checkpoint_closing_.load(std::memory_order_acquire)) return;
+            // Reset before the checkpoint: a commit during it asks again.
+            checkpoint_wanted_.store(false, std::memory_order_release);
+            try {
+                if (!c) c = std::make_unique<Connection>(options_);
+                int rc = sqlite3_wal_checkpoint_v2(c->db().getHandle(), nullptr,
+                                                   SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+                if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+                    logger("jobs")->warn("job store checkpoint failed path={} error={}",
+                                         options_.path.string(), sqlite3_errstr(rc));
+                }
+            } catch (const std::exception& e) {
+                logger("jobs")->warn("job store checkpoint failed path={} error={}",
+                                     options_.path.string(), e.what());
+            }
+        }
+    }
+
+    std::thread checkpointer_;
+    std::atomic<bool> checkpoint_wanted_{false};
+    std::atomic<bool> checkpoint_closing_{false};
     std::mutex leader_mutex_;  // held by whoever commits (a caller or the writer thread)
     std::mutex mutex_;
     std::atomic<std::uint64_t> submitted_{0};  // bumped after every submission
@@ -1397,12 +1472,20 @@ JobActionResult SqliteJobStore::remove(JobId id) {
 PurgeResult SqliteJobStore::purge(const PurgeRequest& request) {
     PurgeResult result;
     std::size_t batch = std::max<std::size_t>(1, request.batch_size);
+    const auto budget_time = impl_->options_.purge_batch_time;
     // One transaction per batch: dispatch and other writers get the writer
-    // between batches.
+    // between batches. A batch also ends when it has run purge_batch_time, so
+    // a write that joins the group commit behind it is not held for the whole
+    // batch on a slow or busy machine.
+    struct Batch {
+        std::size_t removed = 0;
+        bool exhausted = false;  // fewer candidates than asked for: nothing left
+    };
     auto run_phase = [&](bool by_age, std::int64_t budget) {
         while (budget > 0) {
             std::int64_t take = std::min(static_cast<std::int64_t>(batch), budget);
-            std::size_t removed = impl_->write([&](Connection& c) -> std::size_t {
+            Batch done = impl_->write([&](Connection& c) -> Batch {
+                auto started = std::chrono::steady_clock::now();
                 std::vector<JobId> ids;
                 auto& s =
                     c.statement(by_age ? "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND "
@@ -1416,14 +1499,25 @@ PurgeResult SqliteJobStore::purge(const PurgeRequest& request) {
                     s.bind(i, take);
                     while (s.executeStep()) ids.push_back(s.getColumn(0).getInt64());
                 }
-                for (JobId id : ids) impl_->delete_job_rows(c, id);
-                return ids.size();
-            });
-            if (removed == 0) return;
-            result.removed += removed;
+                Batch out;
+                out.exhausted = static_cast<std::int64_t>(ids.size()) < take;
+                for (JobId id : ids) {
+                    impl_->delete_job_rows(c, id);
+                    ++out.removed;
+                    if (out.removed % 16 == 0 &&
+                        std::chrono::steady_clock::now() - started >= budget_time) {
+                        out.exhausted = false;
+                        break;
+                    }
+                }
+                return out;
+            }, /*alone=*/true);
+            if (done.removed == 0) return;
+            result.removed += done.removed;
             ++result.batches;
-            budget -= static_cast<std::int64_t>(removed);
-            if (static_cast<std::int64_t>(removed) < take) return;
+            budget -= static_cast<std::int64_t>(done.removed);
+            if (done.exhausted) return;
+            std::this_thread::sleep_for(budget_time / 5);
         }
     };
     if (request.finished_before) run_phase(true, std::numeric_limits<std::int64_t>::max());

@@ -17,8 +17,15 @@
 // Durability follows `synchronous`: with NORMAL (the default) a committed
 // change survives a crash of the process; with FULL also a power loss.
 //
-// Ownership: the store owns its thread and connections; the destructor
-// finishes the queued writes and joins the thread. Thread-safety: as JobStore.
+// Checkpoints (the WAL copied back into the database file) run on a
+// checkpointer thread with its own connection once the WAL holds 1,000
+// pages, instead of inside the commit that crossed that size; a commit that
+// finds 8,000 pages (the checkpointer never caught up) checkpoints itself.
+// Purge batches commit alone and end after `purge_batch_time`, so other
+// writes wait for at most about one short batch.
+//
+// Ownership: the store owns its threads and connections; the destructor
+// finishes the queued writes and joins the threads. Thread-safety: as JobStore.
 
 #include <chrono>
 #include <cstdint>
@@ -37,6 +44,13 @@ struct SqliteJobStoreOptions {
     std::chrono::milliseconds busy_timeout{5000};
     std::size_t max_batch = 512;         ///< operations per group commit at most
     std::int64_t max_log_lines = 10000;  ///< per job; older lines are dropped
+    /// A purge batch commits after this long even when it has not deleted
+    /// batch_size jobs yet, so a write waiting behind it (a claim, an
+    /// enqueue) waits at most about this long. Each batch is committed in a
+    /// transaction of its own (other writes never share it), and purge pauses
+    /// a fifth of this between batches so that writes that follow one (the
+    /// dispatcher's claim after an enqueue) get in before the next batch.
+    std::chrono::milliseconds purge_batch_time{10};
     /// Source of the times the store records (created, started, finished,
     /// heartbeat). Defaults to the system clock; tests inject their own.
     std::function<JobTimePoint()> clock;

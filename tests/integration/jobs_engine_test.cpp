@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <mutex>
+#include <set>
 
 #include "config/config_admin.hpp"
 #include "fixtures/job_consumers/job_probe.hpp"
@@ -695,4 +696,44 @@ TEST_CASE("stuck and overdue jobs are counted by queue in the metrics", "[jobs]"
     auto text = scrape();
     CHECK_THAT(text, Catch::Contains("wharf_jobs_stuck{queue=\"default\"} 0\n"));
     CHECK_THAT(text, Catch::Contains("wharf_jobs_overdue{queue=\"default\"} 0\n"));
+}
+
+TEST_CASE("a short job that ends while a job started with it still runs is committed without "
+          "waiting for that job",
+          "[jobs]") {
+    // Ends that arrive together share one exchange: a worker whose run ended
+    // waits briefly for the runs that started with it. The wait is bounded: a
+    // long neighbour never holds the short job's end (or its slot) hostage.
+    EngineHost host;
+    host.add_queue(queue_settings("pair", {"test/sleep"}, wharf::QueueType::parallel, 2));
+    host.deploy("jobs_sleeper");
+    auto long_job = host.enqueue("test/sleep", {{"ms", "4000"}, {"tag", "long"}});
+    auto short_job = host.enqueue("test/sleep", {{"ms", "0"}, {"tag", "short"}});
+    REQUIRE(host.reaches(short_job.id, JobState::succeeded, 2s));
+    CHECK(host.view(long_job.id)->job.state == JobState::active);
+    // The freed slot takes the next job while the long one still runs.
+    auto next = host.enqueue("test/sleep", {{"ms", "0"}, {"tag", "next"}});
+    REQUIRE(host.reaches(next.id, JobState::succeeded, 2s));
+    CHECK(host.view(long_job.id)->job.state == JobState::active);
+    REQUIRE(host.reaches(long_job.id, JobState::succeeded));
+}
+
+TEST_CASE("many short jobs at max_parallel 2 all run exactly once and never more than two at once",
+          "[jobs]") {
+    EngineHost host;
+    host.add_queue(queue_settings("pair", {"test/sleep"}, wharf::QueueType::parallel, 2));
+    host.deploy("jobs_sleeper");
+    auto probe = host.probe("fixture.jobs.sleeper");
+    std::vector<JobId> ids;
+    for (int i = 0; i < 300; ++i)
+        ids.push_back(host.enqueue("test/sleep", {{"ms", "0"}, {"tag", std::to_string(i)}}).id);
+    for (auto id : ids) REQUIRE(host.reaches(id, JobState::succeeded));
+    CHECK(probe->runs() == 300);
+    CHECK(probe->max_running() <= 2);
+    auto order = probe->order();
+    std::set<std::string> distinct(order.begin(), order.end());
+    CHECK(distinct.size() == 300);
+    auto counters = host.engine->counters();
+    CHECK(counters.started == 300);
+    CHECK(counters.ended == 300);
 }

@@ -265,8 +265,9 @@ int main(int argc, char** argv) {
     long enqueues = argc > 1 ? std::stol(argv[1]) : 20000;
     long history = argc > 2 ? std::stol(argv[2]) : 100000;
     set_log_level("warn");
-    std::printf("bench_http: %ld enqueues, history %ld, %u cores\n\n", enqueues, history,
-                std::thread::hardware_concurrency());
+    std::printf("bench_http: %ld enqueues, history %ld, %u cores, load average %s\n\n", enqueues,
+                history, std::thread::hardware_concurrency(),
+                wharf::bench::load_average().c_str());
     std::printf("| what | rate | p50 | p99 | p99.9 |\n|---|---|---|---|---|\n");
     bench_enqueue(enqueues, "NORMAL");
     bench_enqueue_floor(enqueues, "NORMAL");

@@ -327,11 +327,11 @@ void run_history(long history) {
     double stats_queue_ms = time_ms([&] { store.statistics(StatisticsGroup::queue); });
     double stats_topic_ms = time_ms([&] { store.statistics(StatisticsGroup::topic); });
 
-    // Purge everything while probe jobs keep being dispatched.
-    std::atomic<bool> purging{true};
-    std::vector<double> waits;
-    std::thread prober([&] {
-        while (purging.load()) {
+    // Probe jobs dispatched one at a time while `busy` holds: the enqueue ->
+    // start wait of each.
+    auto probe_while = [&](std::atomic<bool>& busy) {
+        std::vector<double> waits;
+        while (busy.load()) {
             auto before = e.consumer->started.load();
             auto t0 = Clock::now();
             e.engine->enqueue("bench/noop", {});
@@ -339,7 +339,22 @@ void run_history(long history) {
             waits.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
-    });
+        return waits;
+    };
+    // The same probes with nothing else running: on a loaded machine the
+    // scheduler alone makes waits of many ms; this is the peer to compare with.
+    std::vector<double> idle_waits;
+    {
+        std::atomic<bool> busy{true};
+        std::thread prober([&] { idle_waits = probe_while(busy); });
+        std::this_thread::sleep_for(std::chrono::seconds(5));
+        busy = false;
+        prober.join();
+    }
+    // Purge everything while probe jobs keep being dispatched.
+    std::atomic<bool> purging{true};
+    std::vector<double> waits;
+    std::thread prober([&] { waits = probe_while(purging); });
     PurgeRequest purge;
     purge.max_keep = 0;
     purge.batch_size = 500;
@@ -366,6 +381,11 @@ void run_history(long history) {
                 "%.2f ms | max < 100 ms |\n",
                 waits.size(), percentile(waits, 0.5), percentile(waits, 0.99),
                 *std::max_element(waits.begin(), waits.end()));
+    std::printf("| the same probes for 5 s before the purge (peer: machine noise) | %.2f / %.2f / "
+                "%.2f ms (%zu probes) | |\n",
+                percentile(idle_waits, 0.5), percentile(idle_waits, 0.99),
+                *std::max_element(idle_waits.begin(), idle_waits.end()), idle_waits.size());
+    std::printf("\nload average: %s\n", wharf::bench::load_average().c_str());
 }
 
 }  // namespace
@@ -398,6 +418,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "run %d/%d done\n", r + 1, runs);
     }
 
+    std::printf("load average: %s\n\n", wharf::bench::load_average().c_str());
     std::printf(
         "Job engine (dispatcher + workers + SqliteJobStore) vs raw SQLite floor: N = %d no-op "
         "jobs, WAL, synchronous=NORMAL, median of %d runs\n\n",

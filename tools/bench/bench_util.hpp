@@ -1,6 +1,7 @@
 #pragma once
 // Helpers the benchmarks share: a scratch directory, elapsed time, the median
-// and percentiles of samples, and the process's peak resident set size.
+// and percentiles of samples, the process's peak resident set size and the
+// machine's load average.
 //
 // Header-only; used by single-threaded bench mains (TempDir's counter is not
 // meant for concurrent construction).
@@ -78,6 +79,16 @@ inline long peak_rss_kib() {
     while (std::getline(in, line))
         if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
     return 0;
+}
+
+/// The 1, 5 and 15 minute load averages as /proc/loadavg gives them ("" if
+/// unknown): benchmarks print it, since on a shared machine it says how far a
+/// figure can be trusted.
+inline std::string load_average() {
+    std::ifstream in("/proc/loadavg");
+    std::string one, five, fifteen;
+    if (!(in >> one >> five >> fifteen)) return "";
+    return one + " " + five + " " + fifteen;
 }
 
 }  // namespace wharf::bench
