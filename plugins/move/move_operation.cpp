@@ -569,7 +569,12 @@ JobResult MoveOperation::run(JobContext& context) {
             commit(std::move(next));
             conflicts = 0;
         } catch (const RepositoryError& e) {
-            if (e.code() == RepositoryError::Code::conflict && ++conflicts <= kMaxConflictRetries)
+            // A conflict, or a referrer another session deleted between the
+            // scan and this batch (its index rows went with it): the batch
+            // rolled back, and the next scan lists only referrers that exist.
+            if ((e.code() == RepositoryError::Code::conflict ||
+                 e.code() == RepositoryError::Code::not_found) &&
+                ++conflicts <= kMaxConflictRetries)
                 continue;
             throw;
         }
