@@ -14,13 +14,15 @@ build_pkgs=(
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libcurl4-openssl-dev
   libcsv-dev
+  libpqxx-dev
 )
 # prometheus: only for promtool, which checks /metrics in the tests.
 # python3-aiosmtpd: a real SMTP server for the e-mail notification tests.
 # chromium, chromium-driver, python3-selenium: the dashboard's browser tests;
 # firefox-esr, libfirefox-marionette-perl: the same dashboard in Firefox
 # (Debian 12 packages no geckodriver, so Firefox is driven over Marionette).
-test_pkgs=(catch2 prometheus python3-aiosmtpd chromium chromium-driver python3-selenium firefox-esr libfirefox-marionette-perl)
+# postgresql: a throwaway server for the PostgreSQL job store tests.
+test_pkgs=(catch2 prometheus python3-aiosmtpd chromium chromium-driver python3-selenium firefox-esr libfirefox-marionette-perl postgresql)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = "test" ]; then want+=("${test_pkgs[@]}"); fi

@@ -40,6 +40,26 @@ HostSettings host_settings_from(const fs::path& config_dir,
     jobs.flush_interval = ms("jobs.flush_interval_ms", jobs.flush_interval);
     jobs.max_workers = values.get<std::size_t>("jobs.max_workers", jobs.max_workers);
     jobs.max_log_lines = values.get<std::int64_t>("jobs.max_log_lines", jobs.max_log_lines);
+    auto& store = s.store;
+    store.backend = values.get<std::string>("store.backend", store.backend);
+    store.url = values.get<std::string>("store.url", store.url);
+    store.pool_size = values.get<std::size_t>("store.pool_size", store.pool_size);
+    store.lease = ms("store.lease_ms", store.lease);
+    store.instance_id = values.get<std::string>("store.instance_id", store.instance_id);
+    // Checks across keys, which a schema of single fields cannot express.
+    const std::string file = (s.config_dir / "wharf.yaml").string();
+    if (store.backend != "sqlite" && store.backend != "postgresql") {
+        throw Error(
+            ErrorCode::invalid_argument,
+            file + ": store.backend must be sqlite or postgresql, not '" + store.backend + "'");
+    }
+    if (store.backend == "postgresql" && store.url.empty()) {
+        throw Error(ErrorCode::invalid_argument,
+                    file + ": store.url is required when store.backend is postgresql");
+    }
+    if (store.pool_size == 0) {
+        throw Error(ErrorCode::invalid_argument, file + ": store.pool_size must be at least 1");
+    }
     return s;
 }
 

@@ -27,6 +27,17 @@ struct HostJobSettings {
     std::int64_t max_log_lines = 10000;  ///< per job; older lines are dropped
 };
 
+/// The `store:` section: where the job store lives. Read at start. SQLite is
+/// the default; `backend: postgresql` with a `url` runs the host as one
+/// instance of a cluster sharing that database.
+struct HostStoreSettings {
+    std::string backend = "sqlite";  ///< sqlite or postgresql
+    std::string url;                 ///< postgresql: libpq URL or connection string
+    std::size_t pool_size = 8;       ///< postgresql: connections at most
+    std::chrono::milliseconds lease{30000};  ///< postgresql: instance heartbeat lease
+    std::string instance_id;  ///< postgresql: unique per instance; "" = host-pid-random
+};
+
 struct HostSettings {
     std::filesystem::path config_dir;   ///< the directory given to --config
     std::filesystem::path data_dir;     ///< SQLite files, blobs, plugin cache
@@ -37,6 +48,7 @@ struct HostSettings {
     std::chrono::milliseconds drain_timeout{30000};
     unsigned cores = 0;  ///< 0 = detect
     HostJobSettings jobs;
+    HostStoreSettings store;
 };
 
 /// Reads `<config_dir>/wharf.yaml` (its defaults when the file does not
@@ -46,7 +58,9 @@ struct HostSettings {
 HostSettings load_host_settings(const std::filesystem::path& config_dir);
 
 /// HostSettings from validated values of the `wharf` schema (as ConfigAdmin
-/// delivers them on a change).
+/// delivers them on a change). Throws Error(invalid_argument) naming the file
+/// and key when the `store:` keys do not fit together (an unknown backend,
+/// postgresql without a url, a pool of 0).
 HostSettings host_settings_from(const std::filesystem::path& config_dir,
                                 const boost::property_tree::ptree& values);
 

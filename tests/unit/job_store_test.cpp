@@ -12,8 +12,11 @@
 #include <set>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 
 #include "base/error.hpp"
+#include "integration/pg_test_support.hpp"
+#include "jobs/pg_job_store.hpp"
 #include "jobs/sqlite_job_store.hpp"
 
 using namespace wharf;
@@ -58,16 +61,129 @@ private:
     std::atomic<std::int64_t> us_{1714521600LL * 1000000};
 };
 
-std::unique_ptr<SqliteJobStore> open_store(const fs::path& dir, FakeClock* clock = nullptr,
-                                           std::int64_t max_log_lines = 10000) {
-    SqliteJobStoreOptions options;
-    options.path = dir / "jobs.db";
-    options.max_log_lines = max_log_lines;
-    if (clock) options.clock = [clock] { return clock->now(); };
-    auto store = std::make_unique<SqliteJobStore>(options);
-    store->migrate();
-    return store;
-}
+// Per (queue, topic, state): jobs, wait sum, wait count, run sum, run count.
+using CountRows =
+    std::map<std::tuple<std::string, std::string, std::string>, std::array<std::int64_t, 5>>;
+
+// The conformance suite runs every store test against each backend: the same
+// calls, the same assertions. A backend gives a store on its own fresh
+// database (open() again reaches the same one, as a restarted or a second
+// instance would) and plain SQL access for the checks that read tables.
+
+class SqliteBackend {
+public:
+    using Store = SqliteJobStore;
+    static constexpr int kSchemaVersion = SqliteJobStore::kSchemaVersion;
+
+    bool available() const { return true; }
+    std::string why_not() const { return {}; }
+
+    std::unique_ptr<SqliteJobStore> open(FakeClock* clock = nullptr,
+                                         std::int64_t max_log_lines = 10000, bool migrate = true) {
+        SqliteJobStoreOptions options;
+        options.path = db_path();
+        options.max_log_lines = max_log_lines;
+        if (clock) options.clock = [clock] { return clock->now(); };
+        auto store = std::make_unique<SqliteJobStore>(options);
+        if (migrate) store->migrate();
+        return store;
+    }
+
+    fs::path db_path() const { return dir_.path() / "jobs.db"; }
+
+    void exec(const std::string& sql) {
+        SQLite::Database db(db_path().string(), SQLite::OPEN_READWRITE);
+        db.exec(sql);
+    }
+
+    std::int64_t count(const std::string& sql) {
+        SQLite::Database db(db_path().string(), SQLite::OPEN_READONLY);
+        return db.execAndGet(sql).getInt64();
+    }
+
+    CountRows count_rows(const std::string& sql) {
+        SQLite::Database c(db_path().string(), SQLite::OPEN_READONLY);
+        SQLite::Statement s(c, sql);
+        CountRows rows;
+        while (s.executeStep()) {
+            rows[{s.getColumn(0).getString(), s.getColumn(1).getString(),
+                  s.getColumn(2).getString()}] = {
+                s.getColumn(3).getInt64(), s.getColumn(4).getInt64(), s.getColumn(5).getInt64(),
+                s.getColumn(6).getInt64(), s.getColumn(7).getInt64()};
+        }
+        return rows;
+    }
+
+private:
+    TempDir dir_;
+};
+
+class PgBackend {
+public:
+    using Store = PgJobStore;
+    static constexpr int kSchemaVersion = PgJobStore::kSchemaVersion;
+
+    PgBackend() : server_(wharf::test::PgServer::shared(&why_not_)) {
+        if (server_) url_ = server_->create_database();
+    }
+
+    bool available() const { return server_ != nullptr; }
+    const std::string& why_not() const { return why_not_; }
+    const std::string& url() const { return url_; }
+
+    std::unique_ptr<PgJobStore> open(FakeClock* clock = nullptr, std::int64_t max_log_lines = 10000,
+                                     bool migrate = true) {
+        PgJobStoreOptions options;
+        options.url = url_;
+        options.max_log_lines = max_log_lines;
+        if (clock) options.clock = [clock] { return clock->now(); };
+        auto store = std::make_unique<PgJobStore>(options);
+        if (migrate) store->migrate();
+        return store;
+    }
+
+    void exec(const std::string& sql) {
+        pqxx::connection c(url_);
+        pqxx::nontransaction n(c);
+        n.exec(sql);
+    }
+
+    std::int64_t count(const std::string& sql) {
+        pqxx::connection c(url_);
+        pqxx::nontransaction n(c);
+        return n.exec(sql)[0][0].as<std::int64_t>();
+    }
+
+    CountRows count_rows(const std::string& sql) {
+        pqxx::connection c(url_);
+        pqxx::nontransaction n(c);
+        CountRows rows;
+        for (const auto& r : n.exec(sql)) {
+            rows[{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()}] = {
+                r[3].as<std::int64_t>(), r[4].as<std::int64_t>(), r[5].as<std::int64_t>(),
+                r[6].as<std::int64_t>(), r[7].as<std::int64_t>()};
+        }
+        return rows;
+    }
+
+private:
+    std::string why_not_;
+    wharf::test::PgServer* server_ = nullptr;
+    std::string url_;
+};
+
+}  // namespace
+
+// Declares `name`, the test's backend; a backend that is not installed
+// (PostgreSQL missing) skips the test with a warning that says so.
+#define WHARF_STORE_BACKEND(name) \
+    TestType name;                \
+    if (!name.available()) {      \
+        WARN(name.why_not());     \
+        return;                   \
+    }
+
+namespace {
 
 NewJob new_job(std::string topic = "wharf/asset/delete", std::string queue = "default") {
     NewJob job;
@@ -93,10 +209,11 @@ JobCompletion completion(JobId id, JobOutcome outcome, std::string message = {},
 
 }  // namespace
 
-TEST_CASE("an inserted job reads back with its topic, payload, queue, user and times") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("an inserted job reads back with its topic, payload, queue, user and times",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     NewJob job = new_job();
     job.submitted_by = "alice";
     job.payload.put("options.force", "true");
@@ -109,7 +226,7 @@ TEST_CASE("an inserted job reads back with its topic, payload, queue, user and t
     REQUIRE(stored.id > 0);
     REQUIRE(stored.state == JobState::queued);
 
-    auto found = store->find(stored.id);
+    std::optional<Job> found = store->find(stored.id);
     REQUIRE(found);
     REQUIRE(found->topic == "wharf/asset/delete");
     REQUIRE(found->queue == "default");
@@ -128,9 +245,10 @@ TEST_CASE("an inserted job reads back with its topic, payload, queue, user and t
     REQUIRE_FALSE(store->find(stored.id + 1000));
 }
 
-TEST_CASE("a payload that is a bare value is refused and nothing is stored") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("a payload that is a bare value is refused and nothing is stored",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     NewJob job = new_job();
     job.payload = boost::property_tree::ptree("just text");
     REQUIRE_THROWS_AS(store->insert(job), Error);
@@ -145,61 +263,62 @@ TEST_CASE("a bad synchronous mode is refused when the store opens") {
     REQUIRE_THROWS_AS(SqliteJobStore(options), Error);
 }
 
-TEST_CASE("a job exists once insert returns: reopening the file finds it") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("a job exists once insert returns: reopening the file finds it", "[jobs][store]",
+                   SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     JobId id = 0;
     {
-        auto store = open_store(dir.path());
+        auto store = backend.open();
         id = store->insert(new_job()).id;
     }
-    auto reopened = open_store(dir.path());
+    auto reopened = backend.open();
     auto found = reopened->find(id);
     REQUIRE(found);
     REQUIRE(found->state == JobState::queued);
 }
 
-TEST_CASE("migrations run once; reopening and migrating again changes nothing") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("migrations run once; reopening and migrating again changes nothing",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     {
-        auto store = open_store(dir.path());
-        REQUIRE(store->schema_version() == SqliteJobStore::kSchemaVersion);
+        auto store = backend.open();
+        REQUIRE(store->schema_version() == TestType::kSchemaVersion);
         store->migrate();
         store->insert(new_job());
     }
-    auto store = open_store(dir.path());
+    auto store = backend.open();
     store->migrate();
-    REQUIRE(store->schema_version() == SqliteJobStore::kSchemaVersion);
+    REQUIRE(store->schema_version() == TestType::kSchemaVersion);
     REQUIRE(store->list({}).jobs.size() == 1);
-    SQLite::Database db((dir.path() / "jobs.db").string());
-    REQUIRE(db.execAndGet("SELECT COUNT(*) FROM schema_version").getInt() ==
-            SqliteJobStore::kSchemaVersion);
-    REQUIRE(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
+    REQUIRE(backend.count("SELECT COUNT(*) FROM schema_version") == TestType::kSchemaVersion);
+    if constexpr (std::is_same_v<TestType, SqliteBackend>) {
+        SQLite::Database db(backend.db_path().string());
+        REQUIRE(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
+    }
 }
 
-TEST_CASE("a database from a newer wharfd is refused with both versions named") {
-    TempDir dir;
-    { open_store(dir.path()); }
-    {
-        SQLite::Database db((dir.path() / "jobs.db").string(), SQLite::OPEN_READWRITE);
-        db.exec("INSERT INTO schema_version(version, applied_at) VALUES (99, 0)");
-    }
-    SqliteJobStoreOptions options;
-    options.path = dir.path() / "jobs.db";
-    SqliteJobStore store(options);
+TEMPLATE_TEST_CASE("a database from a newer wharfd is refused with both versions named",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    { backend.open(); }
+    backend.exec("INSERT INTO schema_version(version, applied_at) VALUES (99, 0)");
+    auto store = backend.open(nullptr, 10000, /*migrate=*/false);
     try {
-        store.migrate();
+        store->migrate();
         FAIL("migrate accepted a newer schema");
     } catch (const Error& e) {
         REQUIRE(e.code() == ErrorCode::storage);
-        REQUIRE_THAT(e.what(), Catch::Contains("99") &&
-                         Catch::Contains("(" + std::to_string(SqliteJobStore::kSchemaVersion) + ")"));
+        REQUIRE_THAT(e.what(),
+                     Catch::Contains("99") &&
+                         Catch::Contains("(" + std::to_string(TestType::kSchemaVersion) + ")"));
     }
 }
 
-TEST_CASE("claim takes the oldest queued job of the asked queue and topic, once") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("claim takes the oldest queued job of the asked queue and topic, once",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     JobId first = store->insert(new_job("a/x", "q1")).id;
     JobId second = store->insert(new_job("a/y", "q1")).id;
     JobId other_queue = store->insert(new_job("a/x", "q2")).id;
@@ -224,10 +343,11 @@ TEST_CASE("claim takes the oldest queued job of the asked queue and topic, once"
     REQUIRE(rest[0].id == other_queue);
 }
 
-TEST_CASE("succeeded, error and stopped runs are final with a finished time") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("succeeded, error and stopped runs are final with a finished time",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     for (auto [outcome, state] : {std::pair{JobOutcome::succeeded, JobState::succeeded},
                                   std::pair{JobOutcome::error, JobState::error},
                                   std::pair{JobOutcome::stopped, JobState::stopped}}) {
@@ -243,10 +363,12 @@ TEST_CASE("succeeded, error and stopped runs are final with a finished time") {
     }
 }
 
-TEST_CASE("a failed run waits for its retry time, then runs again until retries are exhausted") {
-    TempDir dir;
+TEMPLATE_TEST_CASE(
+    "a failed run waits for its retry time, then runs again until retries are exhausted",
+    "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     JobId id = store->insert(new_job()).id;  // max_retries = 2
 
     for (int attempt = 1; attempt <= 2; ++attempt) {
@@ -276,9 +398,10 @@ TEST_CASE("a failed run waits for its retry time, then runs again until retries 
     REQUIRE_FALSE(store->next_due());
 }
 
-TEST_CASE("finishing a job that is not active is a conflict; an unknown id finds nothing") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("finishing a job that is not active is a conflict; an unknown id finds nothing",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     JobId id = store->insert(new_job()).id;
     try {
         store->finish(completion(id, JobOutcome::succeeded));
@@ -291,9 +414,10 @@ TEST_CASE("finishing a job that is not active is a conflict; an unknown id finds
     REQUIRE(store->find(id)->state == JobState::queued);
 }
 
-TEST_CASE("queued and active jobs cannot be deleted and the refusal says why") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("queued and active jobs cannot be deleted and the refusal says why",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     JobId active = store->insert(new_job()).id;
     JobId queued = store->insert(new_job()).id;
     REQUIRE(claim_one(*store).id == active);
@@ -309,9 +433,10 @@ TEST_CASE("queued and active jobs cannot be deleted and the refusal says why") {
     REQUIRE(store->remove(4242).status == JobActionResult::Status::not_found);
 }
 
-TEST_CASE("a finished job is deleted with its log, report and checkpoints") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("a finished job is deleted with its log, report and checkpoints",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     JobId id = store->insert(new_job()).id;
     claim_one(*store);
     REQUIRE(store->append_log(id, {"one", "two"}));
@@ -326,10 +451,12 @@ TEST_CASE("a finished job is deleted with its log, report and checkpoints") {
     REQUIRE(store->checkpoints(id).empty());
 }
 
-TEST_CASE("stop ends a waiting job at once, flags an active one and refuses a finished one") {
-    TempDir dir;
+TEMPLATE_TEST_CASE(
+    "stop ends a waiting job at once, flags an active one and refuses a finished one",
+    "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     JobId running = store->insert(new_job()).id;
     JobId waiting = store->insert(new_job()).id;
     NewJob later = new_job();
@@ -355,11 +482,13 @@ TEST_CASE("stop ends a waiting job at once, flags an active one and refuses a fi
     REQUIRE(store->request_stop(999).status == JobActionResult::Status::not_found);
 }
 
-TEST_CASE("after a crash, active jobs run again with the retry counted, or give up, or stop") {
-    TempDir dir;
+TEMPLATE_TEST_CASE(
+    "after a crash, active jobs run again with the retry counted, or give up, or stop",
+    "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     JobId fresh = 0, exhausted = 0, stopping = 0, untouched = 0;
     {
-        auto store = open_store(dir.path());
+        auto store = backend.open();
         fresh = store->insert(new_job()).id;
         NewJob no_retries = new_job();
         no_retries.max_retries = 0;
@@ -371,7 +500,7 @@ TEST_CASE("after a crash, active jobs run again with the retry counted, or give 
         REQUIRE(store->request_stop(stopping));
         // the store goes away without finishing anything: the process died
     }
-    auto store = open_store(dir.path());
+    auto store = backend.open();
     auto recovered = store->requeue_active();
     REQUIRE(recovered.size() == 3);
 
@@ -392,9 +521,10 @@ TEST_CASE("after a crash, active jobs run again with the retry counted, or give 
     REQUIRE(rerun.retry_count == 1);
 }
 
-TEST_CASE("requeue for one worker leaves other workers' active jobs alone") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("requeue for one worker leaves other workers' active jobs alone",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     JobId a = store->insert(new_job()).id;
     JobId b = store->insert(new_job()).id;
     store->claim_next(ClaimRequest{{}, {}, 1, {}, "host-a"});
@@ -404,10 +534,11 @@ TEST_CASE("requeue for one worker leaves other workers' active jobs alone") {
     REQUIRE(store->find(b)->state == JobState::active);
 }
 
-TEST_CASE("progress heartbeats and yields an ETA from the elapsed time") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("progress heartbeats and yields an ETA from the elapsed time", "[jobs][store]",
+                   SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     JobId id = store->insert(new_job()).id;
     REQUIRE_FALSE(store->record_progress(id, 1, 10));  // not active yet
     Job job = claim_one(*store);
@@ -428,9 +559,10 @@ TEST_CASE("progress heartbeats and yields an ETA from the elapsed time") {
     REQUIRE(*job.started < clock.now());
 }
 
-TEST_CASE("log lines keep their order and the oldest go beyond the cap") {
-    TempDir dir;
-    auto store = open_store(dir.path(), nullptr, /*max_log_lines=*/5);
+TEMPLATE_TEST_CASE("log lines keep their order and the oldest go beyond the cap", "[jobs][store]",
+                   SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open(nullptr, /*max_log_lines=*/5);
     JobId id = store->insert(new_job()).id;
     for (int i = 1; i <= 8; ++i) REQUIRE(store->append_log(id, {"line " + std::to_string(i)}));
     auto lines = store->log(id, 0, 100);
@@ -443,9 +575,10 @@ TEST_CASE("log lines keep their order and the oldest go beyond the cap") {
     REQUIRE_FALSE(store->append_log(id + 1, {"nobody"}));
 }
 
-TEST_CASE("report rows come back in order with commas, quotes and unicode intact") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("report rows come back in order with commas, quotes and unicode intact",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     JobId id = store->insert(new_job()).id;
     REQUIRE(store->append_report_rows(id, {{"path", "status"}}));
     REQUIRE(store->append_report_rows(id, {{"/a,b", "say \"hi\""}, {"/ä/ü", ""}}));
@@ -457,9 +590,10 @@ TEST_CASE("report rows come back in order with commas, quotes and unicode intact
     REQUIRE(store->find(id)->report_rows == 3);
 }
 
-TEST_CASE("a checkpoint is replaced by key and read back") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("a checkpoint is replaced by key and read back", "[jobs][store]", SqliteBackend,
+                   PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     JobId id = store->insert(new_job()).id;
     REQUIRE(store->put_checkpoint(id, "cursor", "10"));
     REQUIRE(store->put_checkpoint(id, "cursor", "20"));
@@ -470,9 +604,11 @@ TEST_CASE("a checkpoint is replaced by key and read back") {
     REQUIRE_FALSE(store->put_checkpoint(id + 1, "cursor", "1"));
 }
 
-TEST_CASE("keyset paging returns every job exactly once, newest first, even while jobs arrive") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE(
+    "keyset paging returns every job exactly once, newest first, even while jobs arrive",
+    "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     std::vector<JobId> ids;
     for (int i = 0; i < 237; ++i) ids.push_back(store->insert(new_job()).id);
     std::reverse(ids.begin(), ids.end());
@@ -494,9 +630,10 @@ TEST_CASE("keyset paging returns every job exactly once, newest first, even whil
     REQUIRE(seen == ids);
 }
 
-TEST_CASE("a page that ends exactly at the last job has no next cursor") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("a page that ends exactly at the last job has no next cursor", "[jobs][store]",
+                   SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     for (int i = 0; i < 10; ++i) store->insert(new_job());
     JobFilter filter;
     filter.limit = 10;
@@ -505,10 +642,11 @@ TEST_CASE("a page that ends exactly at the last job has no next cursor") {
     REQUIRE_FALSE(page.next_cursor);
 }
 
-TEST_CASE("list filters by state, topic, queue, user, time range and text") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("list filters by state, topic, queue, user, time range and text",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     auto t0 = clock.now();
     NewJob a = new_job("wharf/asset/delete", "assets");
     a.submitted_by = "alice";
@@ -563,10 +701,11 @@ TEST_CASE("list filters by state, topic, queue, user, time range and text") {
     REQUIRE(ids(f) == std::vector<JobId>{jc});
 }
 
-TEST_CASE("purge removes only finished jobs older than the threshold, in batches") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("purge removes only finished jobs older than the threshold, in batches",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     std::vector<JobId> old_finished;
     for (int i = 0; i < 7; ++i) {
         JobId id = store->insert(new_job()).id;
@@ -608,10 +747,11 @@ TEST_CASE("purge removes only finished jobs older than the threshold, in batches
     REQUIRE(store->find(recent)->state == JobState::stopped);
 }
 
-TEST_CASE("purge keeps at most max_keep finished jobs, removing the oldest first") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("purge keeps at most max_keep finished jobs, removing the oldest first",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     std::vector<JobId> finished;
     for (int i = 0; i < 10; ++i) {
         JobId id = store->insert(new_job()).id;
@@ -635,10 +775,11 @@ TEST_CASE("purge keeps at most max_keep finished jobs, removing the oldest first
     REQUIRE(store->purge(request).removed == 0);
 }
 
-TEST_CASE("a job scheduled at a time is queued only when due") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("a job scheduled at a time is queued only when due", "[jobs][store]",
+                   SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     NewJob job = new_job();
     auto at = clock.now() + 5min;
     job.scheduled_at = at;
@@ -654,11 +795,12 @@ TEST_CASE("a job scheduled at a time is queued only when due") {
     REQUIRE_FALSE(store->next_due());
 }
 
-TEST_CASE("a cron schedule spawns one run per fire time and moves to the next") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("a cron schedule spawns one run per fire time and moves to the next",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
     clock.set(JobTimePoint(std::chrono::sys_days(std::chrono::year(2024) / 5 / 1)));
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     NewJob purge = new_job("wharf/purge", "maintenance");
     purge.cron = "0 0 1 * * ?";
     Job schedule = store->insert(purge);
@@ -684,10 +826,11 @@ TEST_CASE("a cron schedule spawns one run per fire time and moves to the next") 
     REQUIRE(store->find(schedule.id)->scheduled == first_fire + 96h);
 }
 
-TEST_CASE("registering a named schedule again replaces it instead of adding a second") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("registering a named schedule again replaces it instead of adding a second",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     NewJob purge = new_job("wharf/purge", "maintenance");
     purge.cron = "0 0 1 * * ?";
     purge.schedule_name = "wharf.purge";
@@ -701,20 +844,22 @@ TEST_CASE("registering a named schedule again replaces it instead of adding a se
     REQUIRE(store->list(scheduled).jobs.size() == 1);
 }
 
-TEST_CASE("a bad cron expression is refused with its column and nothing is stored") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("a bad cron expression is refused with its column and nothing is stored",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     NewJob job = new_job();
     job.cron = "0 0 25 * * ?";
     REQUIRE_THROWS_WITH(store->insert(job), Catch::Contains("column 4"));
     REQUIRE(store->list({}).jobs.empty());
 }
 
-TEST_CASE("two stores on one file never spawn the same cron fire time twice") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("two stores on one file never spawn the same cron fire time twice",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto a = open_store(dir.path(), &clock);
-    auto b = open_store(dir.path(), &clock);
+    auto a = backend.open(&clock);
+    auto b = backend.open(&clock);
     NewJob job = new_job("wharf/purge", "maintenance");
     job.cron = "0 * * * * ?";
     Job schedule = a->insert(job);
@@ -730,10 +875,11 @@ TEST_CASE("two stores on one file never spawn the same cron fire time twice") {
     REQUIRE(a->list(queued).jobs.size() == 1);
 }
 
-TEST_CASE("statistics count jobs per queue and topic with average wait and processing") {
-    TempDir dir;
+TEMPLATE_TEST_CASE("statistics count jobs per queue and topic with average wait and processing",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     for (int i = 0; i < 2; ++i) {
         JobId id = store->insert(new_job("wharf/asset/delete", "assets")).id;
         clock.advance(2s);  // waits 2 s
@@ -761,12 +907,15 @@ TEST_CASE("statistics count jobs per queue and topic with average wait and proce
     REQUIRE(by_topic[0].count(JobState::succeeded) + by_topic[0].count(JobState::error) == 2);
 }
 
-TEST_CASE("threads claiming at the same time never get the same job, and commits are shared") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE(
+    "threads claiming at the same time never get the same job, and commits are shared",
+    "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     constexpr int kJobs = 1500;
     for (int i = 0; i < kJobs; ++i) store->insert(new_job());
-    auto before = store->writer_counters();
+    WriterCounters before;
+    if constexpr (std::is_same_v<TestType, SqliteBackend>) before = store->writer_counters();
 
     std::mutex mutex;
     std::vector<JobId> claimed;
@@ -797,13 +946,16 @@ TEST_CASE("threads claiming at the same time never get the same job, and commits
     succeeded.limit = 1000;
     auto page = store->list(succeeded);
     REQUIRE(page.jobs.size() == 1000);
-    auto after = store->writer_counters();
-    CHECK(after.transactions - before.transactions < after.operations - before.operations);
+    if constexpr (std::is_same_v<TestType, SqliteBackend>) {
+        auto after = store->writer_counters();
+        CHECK(after.transactions - before.transactions < after.operations - before.operations);
+    }
 }
 
-TEST_CASE("an operation refused inside a shared commit does not undo the others") {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("an operation refused inside a shared commit does not undo the others",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     JobId queued = store->insert(new_job()).id;
     std::atomic<int> conflicts{0};
     std::mutex mutex;
@@ -835,26 +987,10 @@ TEST_CASE("an operation refused inside a shared commit does not undo the others"
 
 namespace {
 
-// Per (queue, topic, state): jobs, wait sum, wait count, run sum, run count.
-using CountRows = std::map<std::tuple<std::string, std::string, std::string>,
-                           std::array<std::int64_t, 5>>;
-
-CountRows read_count_rows(const fs::path& db, const std::string& sql) {
-    SQLite::Database c(db.string(), SQLite::OPEN_READONLY);
-    SQLite::Statement s(c, sql);
-    CountRows rows;
-    while (s.executeStep()) {
-        rows[{s.getColumn(0).getString(), s.getColumn(1).getString(), s.getColumn(2).getString()}] =
-            {s.getColumn(3).getInt64(), s.getColumn(4).getInt64(), s.getColumn(5).getInt64(),
-             s.getColumn(6).getInt64(), s.getColumn(7).getInt64()};
-    }
-    return rows;
-}
-
 // What the running counts must equal: a scan of every job.
-CountRows counted_by_scan(const fs::path& db) {
-    return read_count_rows(
-        db,
+template <class Backend>
+CountRows counted_by_scan(Backend& backend) {
+    return backend.count_rows(
         "SELECT queue, topic, state, COUNT(*), "
         "COALESCE(SUM(CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END), 0), "
         "COUNT(CASE WHEN finished_at IS NOT NULL THEN started_at - queued_at END), "
@@ -863,21 +999,22 @@ CountRows counted_by_scan(const fs::path& db) {
         "FROM jobs GROUP BY queue, topic, state");
 }
 
-CountRows running_counts(const fs::path& db) {
-    return read_count_rows(db,
-                           "SELECT queue, topic, state, jobs, wait_sum, wait_n, run_sum, run_n "
-                           "FROM job_counts");
+template <class Backend>
+CountRows running_counts(Backend& backend) {
+    return backend.count_rows(
+        "SELECT queue, topic, state, jobs, wait_sum, wait_n, run_sum, run_n FROM job_counts");
 }
 
 // statistics() against the scan, for both groupings.
-void require_statistics_match_scan(const JobStore& store, const fs::path& db) {
-    auto scan = counted_by_scan(db);
+template <class Backend>
+void require_statistics_match_scan(const JobStore& store, Backend& backend) {
+    auto scan = counted_by_scan(backend);
     for (auto group : {StatisticsGroup::queue, StatisticsGroup::topic}) {
         std::map<std::string, JobStatistics> expected;
         std::map<std::string, std::array<std::int64_t, 4>> sums;
         for (const auto& [key, v] : scan) {
-            const std::string& k = group == StatisticsGroup::queue ? std::get<0>(key)
-                                                                   : std::get<1>(key);
+            const std::string& k =
+                group == StatisticsGroup::queue ? std::get<0>(key) : std::get<1>(key);
             auto& e = expected[k];
             e.key = k;
             e.count(*job_state_from_string(std::get<2>(key))) += v[0];
@@ -904,11 +1041,12 @@ void require_statistics_match_scan(const JobStore& store, const fs::path& db) {
 
 }  // namespace
 
-TEST_CASE("running counts equal a count of every job after a random mix of changes and crashes") {
-    TempDir dir;
+TEMPLATE_TEST_CASE(
+    "running counts equal a count of every job after a random mix of changes and crashes",
+    "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
     FakeClock clock;
-    const fs::path db = dir.path() / "jobs.db";
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     std::mt19937 random(20240501);
     auto pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
     const std::vector<std::string> queues = {"assets", "pages", "default"};
@@ -1006,24 +1144,24 @@ TEST_CASE("running counts equal a count of every job after a random mix of chang
                     // A crash: the store closes with jobs active, the next
                     // start puts them back.
                     store.reset();
-                    store = open_store(dir.path(), &clock);
+                    store = backend.open(&clock);
                     store->requeue_active();
                     active.clear();
                 }
                 break;
         }
-        if (step % 250 == 0) REQUIRE(running_counts(db) == counted_by_scan(db));
+        if (step % 250 == 0) REQUIRE(running_counts(backend) == counted_by_scan(backend));
     }
-    auto scan = counted_by_scan(db);
+    auto scan = counted_by_scan(backend);
     REQUIRE(scan.size() > 10);  // the mix reached many (queue, topic, state) rows
-    REQUIRE(running_counts(db) == scan);
-    require_statistics_match_scan(*store, db);
+    REQUIRE(running_counts(backend) == scan);
+    require_statistics_match_scan(*store, backend);
 }
 
-TEST_CASE("running counts stay exact when many threads change jobs in shared commits") {
-    TempDir dir;
-    const fs::path db = dir.path() / "jobs.db";
-    auto store = open_store(dir.path());
+TEMPLATE_TEST_CASE("running counts stay exact when many threads change jobs in shared commits",
+                   "[jobs][store]", SqliteBackend, PgBackend) {
+    WHARF_STORE_BACKEND(backend);
+    auto store = backend.open();
     std::atomic<int> refused{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
@@ -1052,16 +1190,15 @@ TEST_CASE("running counts stay exact when many threads change jobs in shared com
     }
     for (auto& t : threads) t.join();
     REQUIRE(refused > 0);
-    REQUIRE(running_counts(db) == counted_by_scan(db));
-    require_statistics_match_scan(*store, db);
+    REQUIRE(running_counts(backend) == counted_by_scan(backend));
+    require_statistics_match_scan(*store, backend);
 }
 
 TEST_CASE("migrating a database without running counts builds them from its jobs") {
-    TempDir dir;
+    SqliteBackend backend;
     FakeClock clock;
-    const fs::path db = dir.path() / "jobs.db";
     {
-        auto store = open_store(dir.path(), &clock);
+        auto store = backend.open(&clock);
         for (int i = 0; i < 20; ++i) {
             store->insert(new_job("wharf/asset/delete", i % 2 ? "a" : "b"));
             if (i % 3 == 0) continue;
@@ -1073,14 +1210,14 @@ TEST_CASE("migrating a database without running counts builds them from its jobs
     }
     {
         // The database as the previous version (2) left it.
-        SQLite::Database c(db.string(), SQLite::OPEN_READWRITE);
+        SQLite::Database c(backend.db_path().string(), SQLite::OPEN_READWRITE);
         c.exec("DROP TABLE job_counts");
         c.exec("DELETE FROM schema_version WHERE version >= 3");
     }
-    auto store = open_store(dir.path(), &clock);
+    auto store = backend.open(&clock);
     REQUIRE(store->schema_version() == SqliteJobStore::kSchemaVersion);
-    auto counts = running_counts(db);
+    auto counts = running_counts(backend);
     REQUIRE(counts.size() == 6);  // 2 queues x (queued, succeeded, error)
-    REQUIRE(counts == counted_by_scan(db));
-    require_statistics_match_scan(*store, db);
+    REQUIRE(counts == counted_by_scan(backend));
+    require_statistics_match_scan(*store, backend);
 }
