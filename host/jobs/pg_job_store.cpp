@@ -15,6 +15,7 @@
 #include "base/error.hpp"
 #include "base/log.hpp"
 #include "base/ptree_json.hpp"
+#include "jobs/job_store_codec.hpp"
 
 namespace wharf::host {
 
@@ -23,49 +24,15 @@ namespace {
 using Json = nlohmann::json;
 using Ptree = boost::property_tree::ptree;
 
-// --- conversions (the same representation as the SQLite store) --------------------
+// --- conversions (jobs/job_store_codec.hpp: the same as the SQLite store's) -------
 
-std::int64_t to_micros(JobTimePoint t) {
-    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
-JobTimePoint from_micros(std::int64_t us) {
-    return JobTimePoint(
-        std::chrono::duration_cast<JobClock::duration>(std::chrono::microseconds(us)));
-}
-
-Json payload_to_json(const Ptree& payload) {
-    if (payload.empty()) {
-        if (!payload.data().empty()) {
-            throw Error(ErrorCode::invalid_argument, "job payload must be an object, not a value");
-        }
-        return Json::object();
-    }
-    Json json = ptree_to_json(payload);
-    if (!json.is_object()) {
-        throw Error(ErrorCode::invalid_argument, "job payload must be an object, not a list");
-    }
-    return json;
-}
-
-std::string json_text(const Json& json) {
-    return json.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-JobState state_from_text(const std::string& text) {
-    auto s = job_state_from_string(text);
-    if (!s) throw Error(ErrorCode::internal, "unknown job state in store: " + text);
-    return *s;
-}
-
-std::string escape_like(const std::string& text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
-        out.push_back(c);
-    }
-    return out;
-}
+using job_codec::escape_like;
+using job_codec::from_micros;
+using job_codec::json_text;
+using job_codec::payload_from_text;
+using job_codec::payload_to_json;
+using job_codec::state_from_text;
+using job_codec::to_micros;
 
 // A PostgreSQL array literal ({"a","b"}) of the given texts: one parameter
 // instead of one per element, so a statement's text does not depend on how
@@ -227,7 +194,7 @@ Job read_job(const pqxx::row& r, bool with_payload = true) {
     j.queue = r[2].as<std::string>();
     j.state = state_from_text(r[3].as<std::string>());
     if (with_payload) {
-        j.payload = json_to_ptree(Json::parse(r[4].c_str(), nullptr, /*allow_exceptions=*/false));
+        j.payload = payload_from_text(r[4].c_str());
     }
     j.submitted_by = r[5].as<std::string>();
     j.created = from_micros(r[6].as<std::int64_t>());

@@ -17,6 +17,7 @@
 #include "base/error.hpp"
 #include "base/log.hpp"
 #include "base/ptree_json.hpp"
+#include "jobs/job_store_codec.hpp"
 
 namespace wharf::host {
 
@@ -25,56 +26,17 @@ namespace {
 using Json = nlohmann::json;
 using Ptree = boost::property_tree::ptree;
 
-// --- conversions ---------------------------------------------------------------
+// --- conversions (jobs/job_store_codec.hpp: the same as every store's) ---------
 
-std::int64_t to_micros(JobTimePoint t) {
-    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
-JobTimePoint from_micros(std::int64_t us) {
-    return JobTimePoint(
-        std::chrono::duration_cast<JobClock::duration>(std::chrono::microseconds(us)));
-}
-
-// The payload as the JSON object it is stored as.
-Json payload_to_json(const Ptree& payload) {
-    if (payload.empty()) {
-        if (!payload.data().empty()) {
-            throw Error(ErrorCode::invalid_argument, "job payload must be an object, not a value");
-        }
-        return Json::object();
-    }
-    Json json = ptree_to_json(payload);
-    if (!json.is_object()) {
-        throw Error(ErrorCode::invalid_argument, "job payload must be an object, not a list");
-    }
-    return json;
-}
-
-std::string payload_text(const Json& json) {
-    return json.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-Ptree payload_from_text(const std::string& text) {
-    return json_to_ptree(Json::parse(text, nullptr, /*allow_exceptions=*/false));
-}
+using job_codec::escape_like;
+using job_codec::from_micros;
+using job_codec::json_text;
+using job_codec::payload_from_text;
+using job_codec::payload_to_json;
+using job_codec::state_from_text;
+using job_codec::to_micros;
 
 const char* state_name(JobState s) { return wharf::to_string(s); }
-
-JobState state_from_text(const std::string& text) {
-    auto s = job_state_from_string(text);
-    if (!s) throw Error(ErrorCode::internal, "unknown job state in store: " + text);
-    return *s;
-}
-
-std::string escape_like(const std::string& text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
-        out.push_back(c);
-    }
-    return out;
-}
 
 std::string placeholders(std::size_t n) {
     std::string out;
@@ -1003,7 +965,7 @@ Job SqliteJobStore::insert(const NewJob& job) {
     }
     // Serialise and parse before the write: the commit runs as short as it can.
     Json payload_json = payload_to_json(job.payload);
-    std::string payload = payload_text(payload_json);
+    std::string payload = json_text(payload_json);
     std::optional<JobTimePoint> first_run = job.scheduled_at;
     if (!job.cron.empty()) {
         auto cron = CronSchedule::parse(job.cron);
