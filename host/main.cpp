@@ -190,6 +190,12 @@ int main(int argc, char** argv) {
         // The admin API. Users come from users.yaml through ConfigAdmin.
         wharf::host::HttpServerOptions http_options;
         http_options.listen = settings.listen;
+        // wharf.yaml's http: section, read at start like listen.
+        http_options.max_body_bytes = settings.http.max_body_bytes;
+        http_options.max_upload_bytes = settings.http.max_upload_bytes;
+        http_options.read_timeout = settings.http.read_timeout;
+        http_options.write_timeout = settings.http.write_timeout;
+        http_options.worker_threads = settings.http.worker_threads;
         wharf::host::HttpBackends http_backends;
         http_backends.jobs = job_manager.get();
         http_backends.store = &job_store;

@@ -55,6 +55,34 @@ wharf::ConfigSchema wharf_schema() {
         make_field("cores", ConfigType::integer, "cores assumed for max_parallel; 0 = detect", "0"), 0,
         4096));
 
+    // Defaults as in HttpServerOptions (http/http_server.hpp).
+    auto http = make_field("http", ConfigType::object,
+                           "limits of the admin API server; read when the host starts");
+    http.fields.push_back(ranged(
+        make_field("max_body_bytes", ConfigType::integer,
+                   "a request body (JSON) larger than this is refused with 413 before it is read",
+                   "1048576"),
+        1024, 268435456));
+    http.fields.push_back(ranged(
+        make_field("max_upload_bytes", ConfigType::integer,
+                   "a text/csv upload to POST /api/operations/{operation} (streamed to disk) "
+                   "larger than this is refused with 413 and its temporary file removed",
+                   "268435456"),
+        1024, 1099511627776.0));
+    http.fields.push_back(
+        ranged(make_field("read_timeout_ms", ConfigType::integer,
+                          "a request whose bytes stop arriving this long is dropped", "5000"),
+               100, 600000));
+    http.fields.push_back(
+        ranged(make_field("write_timeout_ms", ConfigType::integer,
+                          "an answer the client stops reading this long is dropped", "5000"),
+               100, 600000));
+    http.fields.push_back(
+        ranged(make_field("worker_threads", ConfigType::integer,
+                          "threads serving connections (one connection each at a time)", "8"),
+               1, 1024));
+    s.fields.push_back(http);
+
     auto jobs = make_field("jobs", ConfigType::object,
                            "the job store and engine; read when the host starts");
     auto synchronous =

@@ -40,6 +40,13 @@ HostSettings host_settings_from(const fs::path& config_dir,
     jobs.flush_interval = ms("jobs.flush_interval_ms", jobs.flush_interval);
     jobs.max_workers = values.get<std::size_t>("jobs.max_workers", jobs.max_workers);
     jobs.max_log_lines = values.get<std::int64_t>("jobs.max_log_lines", jobs.max_log_lines);
+    auto& http = s.http;
+    http.max_body_bytes = values.get<std::size_t>("http.max_body_bytes", http.max_body_bytes);
+    http.max_upload_bytes =
+        values.get<std::size_t>("http.max_upload_bytes", http.max_upload_bytes);
+    http.read_timeout = ms("http.read_timeout_ms", http.read_timeout);
+    http.write_timeout = ms("http.write_timeout_ms", http.write_timeout);
+    http.worker_threads = values.get<std::size_t>("http.worker_threads", http.worker_threads);
     auto& store = s.store;
     store.backend = values.get<std::string>("store.backend", store.backend);
     store.url = values.get<std::string>("store.url", store.url);

@@ -38,6 +38,17 @@ struct HostStoreSettings {
     std::string instance_id;  ///< postgresql: unique per instance; "" = host-pid-random
 };
 
+/// The `http:` section: limits of the admin API server. Read at start (the
+/// server fixes them when it binds): a change applies at the next start.
+/// Defaults as in HttpServerOptions.
+struct HostHttpSettings {
+    std::size_t max_body_bytes = 1024 * 1024;         ///< JSON and other bodies; 413 above
+    std::size_t max_upload_bytes = 256 * 1024 * 1024;  ///< text/csv operation uploads; 413 above
+    std::chrono::milliseconds read_timeout{5000};
+    std::chrono::milliseconds write_timeout{5000};
+    std::size_t worker_threads = 8;
+};
+
 struct HostSettings {
     std::filesystem::path config_dir;   ///< the directory given to --config
     std::filesystem::path data_dir;     ///< SQLite files, blobs, plugin cache
@@ -47,6 +58,7 @@ struct HostSettings {
     std::chrono::milliseconds plugin_start_timeout{10000};
     std::chrono::milliseconds drain_timeout{30000};
     unsigned cores = 0;  ///< 0 = detect
+    HostHttpSettings http;
     HostJobSettings jobs;
     HostStoreSettings store;
 };
