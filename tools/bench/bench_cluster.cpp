@@ -249,5 +249,20 @@ int main(int argc, char** argv) {
         std::printf("| %s | %d | %.0f | %.2fx | %s | %s |\n", r.store.c_str(), r.instances, r.drain,
                     r.drain / sqlite_rate, p50, p99);
     }
+    for (std::size_t i = 1; i < rows.size(); ++i) {
+        using wharf::bench::format;
+        const auto& r = rows[i];
+        std::string value = format("%.0f jobs/s", r.drain);
+        if (r.p50 >= 0) value += format(", enqueue->start p50 %.2f ms", r.p50);
+        std::string peer = format("%.0f jobs/s", sqlite_rate);
+        if (rows.front().p50 >= 0) peer += format(", p50 %.2f ms", rows.front().p50);
+        wharf::bench::summary(
+            format("cluster: %s, %d instance%s, drain", r.store.c_str(), r.instances,
+                   r.instances == 1 ? "" : "s"),
+            value, peer + " (1 instance, SQLite)", r.drain / sqlite_rate,
+            r.instances == 1 ? ">= 2,400 jobs/s, p50 < 2 ms" : "",
+            r.instances == 1 ? std::optional<bool>(r.drain >= 2400 && r.p50 >= 0 && r.p50 < 2)
+                             : std::nullopt);
+    }
     return 0;
 }

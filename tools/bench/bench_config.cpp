@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "config/config_admin.hpp"
 #include "modules/service_registry.hpp"
 
@@ -93,5 +94,13 @@ int main() {
         kSaves, static_cast<long long>(options.settle.count()), pct(0.50), pct(0.99),
         latency_ms.back());
     if (lost) std::printf("| saves never delivered | %d | 0 |\n", lost);
+    wharf::bench::summary(
+        wharf::bench::format("config: save -> consumer has new ptree, p50 (p99) over %d saves",
+                             kSaves),
+        wharf::bench::format("%.1f ms (%.1f ms)", pct(0.50), pct(0.99)), "", NAN,
+        "p50 < 50 ms", pct(0.50) < 50);
+    if (lost)
+        wharf::bench::summary("config: saves never delivered", std::to_string(lost), "", NAN, "0",
+                              false);
     return lost == 0 ? 0 : 1;
 }

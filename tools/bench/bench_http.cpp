@@ -91,7 +91,7 @@ struct Host {
     }
 };
 
-void bench_enqueue(long count, const std::string& synchronous) {
+double bench_enqueue(long count, const std::string& synchronous) {
     TempDir dir("enqueue-" + synchronous);
     Host host(dir.path(), synchronous);
     auto client = host.client();
@@ -129,10 +129,16 @@ void bench_enqueue(long count, const std::string& synchronous) {
         "%.0f us |\n",
         synchronous.c_str(), static_cast<double>(count) / seconds, percentile(latencies, 0.5),
         percentile(latencies, 0.99), percentile(latencies, 0.999));
+    if (synchronous == "NORMAL")
+        wharf::bench::summary(
+            "http: POST /api/jobs p50, one by one, synchronous=NORMAL",
+            wharf::bench::format("%.0f us", percentile(latencies, 0.5)), "", NAN, "",
+            std::nullopt);
+    return static_cast<double>(count) / seconds;
 }
 
 // The floor under the API: the same jobs through JobEngine::enqueue in-process.
-void bench_enqueue_floor(long count, const std::string& synchronous) {
+double bench_enqueue_floor(long count, const std::string& synchronous) {
     TempDir dir("floor-" + synchronous);
     Host host(dir.path(), synchronous);
     boost::property_tree::ptree payload;
@@ -155,6 +161,7 @@ void bench_enqueue_floor(long count, const std::string& synchronous) {
                 synchronous.c_str(), static_cast<double>(count) / seconds,
                 percentile(latencies, 0.5), percentile(latencies, 0.99),
                 percentile(latencies, 0.999));
+    return static_cast<double>(count) / seconds;
 }
 
 void check(int rc, sqlite3* db, const char* what) {
@@ -256,6 +263,13 @@ void bench_history(long history) {
         std::size_t bytes = 0;
         double ms = median_ms(client, p.path, p.repeat, &bytes);
         std::printf("| %s | %.2f ms | %zu B |\n", p.label.c_str(), ms, bytes);
+        if (p.path == "/metrics" || p.path == "/api/jobs")
+            wharf::bench::summary(
+                wharf::bench::format("http: %s, %ld jobs in history",
+                                     p.path == "/metrics" ? "GET /metrics"
+                                                          : "GET /api/jobs first page",
+                                     history),
+                wharf::bench::format("%.2f ms", ms), "", NAN, "", std::nullopt);
     }
 }
 
@@ -269,10 +283,19 @@ int main(int argc, char** argv) {
                 history, std::thread::hardware_concurrency(),
                 wharf::bench::load_average().c_str());
     std::printf("| what | rate | p50 | p99 | p99.9 |\n|---|---|---|---|---|\n");
-    bench_enqueue(enqueues, "NORMAL");
-    bench_enqueue_floor(enqueues, "NORMAL");
-    bench_enqueue(enqueues, "FULL");
-    bench_enqueue_floor(enqueues, "FULL");
+    double api_normal = bench_enqueue(enqueues, "NORMAL");
+    double floor_normal = bench_enqueue_floor(enqueues, "NORMAL");
+    double api_full = bench_enqueue(enqueues, "FULL");
+    double floor_full = bench_enqueue_floor(enqueues, "FULL");
+    using wharf::bench::format;
+    wharf::bench::summary("http: POST /api/jobs one by one, durable, synchronous=NORMAL",
+                          format("%.0f jobs/s", api_normal),
+                          format("%.0f jobs/s (in-process enqueue)", floor_normal),
+                          api_normal / floor_normal, ">= 7,000/s", api_normal >= 7000);
+    wharf::bench::summary("http: POST /api/jobs one by one, synchronous=FULL",
+                          format("%.0f jobs/s", api_full),
+                          format("%.0f jobs/s (in-process enqueue)", floor_full),
+                          api_full / floor_full, "", std::nullopt);
     if (history > 0) bench_history(history);
     return 0;
 }

@@ -386,6 +386,16 @@ void run_history(long history) {
                 percentile(idle_waits, 0.5), percentile(idle_waits, 0.99),
                 *std::max_element(idle_waits.begin(), idle_waits.end()), idle_waits.size());
     std::printf("\nload average: %s\n", wharf::bench::load_average().c_str());
+    using wharf::bench::format;
+    using wharf::bench::summary;
+    double page_ms = std::max({first_ms, engine_ms, deep_ms, state_ms, topic_ms});
+    summary(format("jobs: slowest job list page, %ld finished jobs in history", history),
+            format("%.3f ms", page_ms), "", NAN, "< 20 ms", page_ms < 20);
+    double max_wait = *std::max_element(waits.begin(), waits.end());
+    double idle_max = *std::max_element(idle_waits.begin(), idle_waits.end());
+    summary(format("jobs: purge of %zu jobs, longest enqueue->start wait", result.removed),
+            format("%.1f ms (purge %.1f s)", max_wait, purge_s),
+            format("%.1f ms (same probes, idle)", idle_max), NAN, "< 100 ms", max_wait < 100);
 }
 
 }  // namespace
@@ -440,6 +450,19 @@ int main(int argc, char** argv) {
     std::printf("| from the enqueue call | %.3f ms | %.3f ms | p50 < 0.25 ms |\n", median(p50),
                 median(p99));
     std::printf("| from enqueue's return (job durable) | %.3f ms | | |\n", median(p50_after));
+    {
+        using wharf::bench::format;
+        using wharf::bench::summary;
+        double d2 = median(drain[2]), fall = median(floor_all);
+        summary(format("jobs: drain c=2, %d no-op jobs", jobs), format("%.0f jobs/s", d2),
+                format("%.0f jobs/s (raw SQLite, whole life)", fall), d2 / fall,
+                ">= 1.0 x floor", d2 / fall >= 1.0);
+        double e1 = median(enqueue[1]), fi = median(floor_insert);
+        summary("jobs: enqueue c=1", format("%.0f jobs/s", e1),
+                format("%.0f jobs/s (raw SQLite insert)", fi), e1 / fi, "", std::nullopt);
+        summary("jobs: enqueue->start p50, idle engine", format("%.3f ms", median(p50)), "", NAN,
+                "< 0.25 ms", median(p50) < 0.25);
+    }
     if (history > 0) run_history(history);
     return 0;
 }

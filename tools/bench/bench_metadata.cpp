@@ -594,6 +594,21 @@ int run_one(std::uint64_t n, std::size_t batch, int runs, const fs::path& dir) {
                     static_cast<unsigned long long>(n), what.c_str(), n / wharf.seconds,
                     n / floor.seconds, wharf.seconds / floor.seconds, wharf.peak_mib,
                     wharf.base_mib, wharf.peak_mib - wharf.base_mib);
+        using wharf::bench::format;
+        std::string op = what.substr(0, what.find(' '));
+        double ratio = wharf.seconds / floor.seconds;
+        wharf::bench::summary(
+            format("metadata: %s %llu assets x 10 properties", op.c_str(),
+                   static_cast<unsigned long long>(n)),
+            format("%.0f rows/s", n / wharf.seconds),
+            format("%.0f rows/s (raw SQLite + file)", n / floor.seconds), ratio, "<= 3 x floor",
+            ratio <= 3);
+        wharf::bench::summary(
+            format("metadata: %s peak RSS, N = %llu", op.c_str(),
+                   static_cast<unsigned long long>(n)),
+            format("%.1f MiB (%.1f + %.1f)", wharf.peak_mib, wharf.base_mib,
+                   wharf.peak_mib - wharf.base_mib),
+            "", NAN, "< 64 MiB, flat in N", wharf.peak_mib < 64);
     };
     line("export (validate, count, run)", wharf_export, floor_export);
     line("import (validate, count, run; batches of " + std::to_string(batch) + ")", wharf_import,

@@ -49,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "base/log.hpp"
 #include "modules/plugin_manager.hpp"
 #include "modules/service_registry.hpp"
@@ -591,6 +592,22 @@ int run_one(std::uint64_t n, std::uint64_t refs, const fs::path& dir) {
                     r.wharf.items / r.wharf.seconds, r.unit.c_str(), r.floor.seconds,
                     r.floor.items / r.floor.seconds, r.unit.c_str(),
                     r.wharf.seconds / r.floor.seconds, r.wharf.peak_mib, r.floor.peak_mib);
+    for (const auto& r : rows) {
+        using wharf::bench::format;
+        std::string op = r.what.substr(0, r.what.find(' '));
+        double ratio = r.wharf.seconds / r.floor.seconds;
+        wharf::bench::summary(
+            "operations: " + r.what,
+            format("%.0f %s (%.2f s)", r.wharf.items / r.wharf.seconds, r.unit.c_str(),
+                   r.wharf.seconds),
+            format("%.0f %s (raw SQLite)", r.floor.items / r.floor.seconds, r.unit.c_str()),
+            ratio, "<= 3 x floor", ratio <= 3);
+        wharf::bench::summary(
+            format("operations: %s peak RSS, N = %llu", op.c_str(),
+                   static_cast<unsigned long long>(n)),
+            format("%.1f MiB", r.wharf.peak_mib), format("%.1f MiB (raw SQLite)", r.floor.peak_mib),
+            r.wharf.peak_mib / r.floor.peak_mib, "flat in N", std::nullopt);
+    }
     std::fflush(stdout);
     fs::remove_all(dir);
     return 0;

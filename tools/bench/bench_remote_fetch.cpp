@@ -257,5 +257,18 @@ int main(int argc, char** argv) {
         "%.2f s | %.1f | 1.00 |\n",
         best_wharf, mb / best_wharf);
     std::printf("\nload average before: %s; after: %s\n", load_before.c_str(), load_after.c_str());
+    {
+        using wharf::bench::format;
+        double peer = have_curl_cli ? best_curl : best_libcurl;
+        double ratio = peer / best_wharf;
+        wharf::bench::summary(
+            format("remote fetch: %.0f MiB in %zu assets, sha256 verified, rate vs %s",
+                   static_cast<double>(each * assets) / 1048576.0, assets,
+                   have_curl_cli ? "curl" : "libcurl (no curl CLI)"),
+            format("%.1f MB/s (%.2f s)", mb / best_wharf, best_wharf),
+            format("%.1f MB/s (%s, no verification)", mb / peer,
+                   have_curl_cli ? "curl --parallel" : "libcurl"),
+            ratio, ">= 0.70 x curl", ratio >= 0.70);
+    }
     return 0;
 }

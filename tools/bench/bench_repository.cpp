@@ -353,6 +353,17 @@ int run_one(std::uint64_t n, std::uint64_t refs, const fs::path& dir) {
                 refs / index_build);
     std::printf("| %llu | peak RSS (VmHWM) | %.1f MiB | | |\n", static_cast<unsigned long long>(n),
                 bench::peak_rss_kib() / 1024.0);
+    for (const auto& r : rows) {
+        double ratio = r.floor_rate / r.wharf_rate;
+        bench::summary(bench::format("repository: %s, N = %llu", r.what.c_str(),
+                                     static_cast<unsigned long long>(n)),
+                       bench::format("%.0f %s", r.wharf_rate, r.unit.c_str()),
+                       bench::format("%.0f %s (raw SQLite)", r.floor_rate, r.unit.c_str()), ratio,
+                       "<= 3 x floor", ratio <= 3);
+    }
+    bench::summary(bench::format("repository: peak RSS, N = %llu",
+                                 static_cast<unsigned long long>(n)),
+                   bench::mib(bench::peak_rss_kib()), "", NAN, "flat in N", std::nullopt);
     std::fflush(stdout);
     repo.reset();
     fs::remove_all(dir);

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "config/config_admin.hpp"
 #include "modules/plugin_manager.hpp"
 #include "modules/service_registry.hpp"
@@ -210,6 +211,22 @@ int child(std::uint64_t pages, const fs::path& dir) {
                     static_cast<unsigned long long>(pages), what,
                     static_cast<unsigned long long>(m.pairs), m.seconds, m.pairs / m.seconds,
                     m.peak_mib, m.peak_mib - m.start_mib);
+    {
+        using wharf::bench::format;
+        auto n = static_cast<unsigned long long>(pages);
+        wharf::bench::summary(format("rollout: %llu pages to 3 live copies, every page changed", n),
+                              format("%.0f pages x copies/s (%.2f s)",
+                                     changed.pairs / changed.seconds, changed.seconds),
+                              "", NAN, "", std::nullopt);
+        wharf::bench::summary(format("rollout: %llu pages, nothing changed", n),
+                              format("%.0f pages x copies/s (%.2f s)",
+                                     unchanged.pairs / unchanged.seconds, unchanged.seconds),
+                              "", NAN, "", std::nullopt);
+        wharf::bench::summary(format("rollout: peak RSS, %llu pages (above RSS at start)", n),
+                              format("%.1f MiB (+%.1f MiB)", changed.peak_mib,
+                                     changed.peak_mib - changed.start_mib),
+                              "", NAN, "flat in N", std::nullopt);
+    }
     std::fflush(stdout);
     return 0;
 }

@@ -1,7 +1,8 @@
 #pragma once
 // Helpers the benchmarks share: a scratch directory, elapsed time, the median
-// and percentiles of samples, the process's peak resident set size and the
-// machine's load average.
+// and percentiles of samples, the process's peak resident set size, the
+// machine's load average, and summary() lines that tools/bench.sh gathers
+// into its one report table.
 //
 // Header-only; used by single-threaded bench mains (TempDir's counter is not
 // meant for concurrent construction).
@@ -10,8 +11,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -89,6 +94,49 @@ inline std::string load_average() {
     std::string one, five, fifteen;
     if (!(in >> one >> five >> fifteen)) return "";
     return one + " " + five + " " + fifteen;
+}
+
+/// printf into a std::string.
+inline std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+inline std::string format(const char* fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    va_list copy;
+    va_copy(copy, args);
+    int n = std::vsnprintf(nullptr, 0, fmt, copy);
+    va_end(copy);
+    std::string out(n > 0 ? static_cast<std::size_t>(n) : 0, '\0');
+    if (n > 0) std::vsnprintf(out.data(), out.size() + 1, fmt, args);
+    va_end(args);
+    return out;
+}
+
+/// KiB as "12.3 MiB".
+inline std::string mib(long kib) { return format("%.1f MiB", double(kib) / 1024.0); }
+
+/// One row of the report that tools/bench.sh prints after all benchmarks, as
+/// one line on stdout:
+///   @summary|<metric>|<wharf>|<floor/peer>|<ratio>|<goal>|<met>
+/// A line starting with '@' is never a Markdown table row, so the programs'
+/// own tables stay as they are. '|' in a field becomes '\|' (as a Markdown
+/// cell needs it) and line breaks become spaces. `ratio` NaN prints as an
+/// empty cell; `met` empty means there is no goal to meet ("").
+inline void summary(const std::string& metric, const std::string& wharf, const std::string& peer,
+                    double ratio, const std::string& goal, std::optional<bool> met) {
+    auto field = [](const std::string& s) {
+        std::string out;
+        for (char c : s) {
+            if (c == '|') out += "\\|";
+            else if (c == '\n' || c == '\r') out += ' ';
+            else out += c;
+        }
+        return out;
+    };
+    std::string r = std::isfinite(ratio) ? format("%.2f", ratio) : "";
+    std::string m = met ? (*met ? "met" : "not met") : "";
+    std::printf("@summary|%s|%s|%s|%s|%s|%s\n", field(metric).c_str(), field(wharf).c_str(),
+                field(peer).c_str(), r.c_str(), field(goal).c_str(), m.c_str());
+    std::fflush(stdout);
 }
 
 }  // namespace wharf::bench
