@@ -20,7 +20,9 @@
 #include "config/host_schemas.hpp"
 #include "config/host_settings.hpp"
 #include "http/http_server.hpp"
+#include "jobs/cluster_member.hpp"
 #include "jobs/job_engine.hpp"
+#include "jobs/pg_job_store.hpp"
 #include "jobs/operation_submission.hpp"
 #include "repository/sqlite_repository.hpp"
 #include "jobs/sqlite_job_store.hpp"
@@ -96,14 +98,26 @@ int main(int argc, char** argv) {
                 return std::nullopt;
             });
 
-        // Jobs: the store is the truth (data_dir/jobs.db); the engine recovers
-        // what was active when the host last ended before it runs anything.
-        wharf::host::SqliteJobStoreOptions store_options;
-        store_options.path = settings.data_dir / "jobs.db";
-        store_options.synchronous = settings.jobs.synchronous;
-        store_options.max_log_lines = settings.jobs.max_log_lines;
-        wharf::host::SqliteJobStore job_store(store_options);
-        job_store.migrate();
+        // Jobs: the store is the truth: data_dir/jobs.db, or with
+        // store.backend postgresql a database every instance of a cluster
+        // shares. The engine recovers what was active when the host (in a
+        // cluster: this instance) last ended before it runs anything.
+        const bool clustered = settings.store.backend == "postgresql";
+        std::unique_ptr<wharf::host::JobStore> job_store;
+        if (clustered) {
+            wharf::host::PgJobStoreOptions store_options;
+            store_options.url = settings.store.url;
+            store_options.pool_size = settings.store.pool_size;
+            store_options.max_log_lines = settings.jobs.max_log_lines;
+            job_store = std::make_unique<wharf::host::PgJobStore>(store_options);
+        } else {
+            wharf::host::SqliteJobStoreOptions store_options;
+            store_options.path = settings.data_dir / "jobs.db";
+            store_options.synchronous = settings.jobs.synchronous;
+            store_options.max_log_lines = settings.jobs.max_log_lines;
+            job_store = std::make_unique<wharf::host::SqliteJobStore>(store_options);
+        }
+        job_store->migrate();
         wharf::host::JobEngineOptions engine_options;
         engine_options.drain_timeout = settings.drain_timeout;
         engine_options.stop_grace = settings.jobs.stop_grace;
@@ -111,8 +125,27 @@ int main(int argc, char** argv) {
         engine_options.shutdown_grace = settings.jobs.shutdown_grace;
         engine_options.flush_interval = settings.jobs.flush_interval;
         engine_options.max_workers = settings.jobs.max_workers;
-        wharf::host::JobEngine jobs(registry, job_store, engine_options);
+        wharf::host::ClusterMemberOptions member_options;
+        if (clustered) {
+            member_options.lease.url = settings.store.url;
+            member_options.lease.instance_id = settings.store.instance_id.empty()
+                                                   ? wharf::host::ClusterLease::default_instance_id()
+                                                   : settings.store.instance_id;
+            member_options.lease.address = settings.listen;
+            member_options.lease.lease = settings.store.lease;
+            engine_options.worker = member_options.lease.instance_id;
+            engine_options.recover_every_worker = false;
+        }
+        wharf::host::JobEngine jobs(registry, *job_store, engine_options);
+        // Declared after the engine so that it ends (and stops telling the
+        // engine about work) first. Registered before the engine claims
+        // anything, so every claim of this instance is covered by its lease.
+        std::unique_ptr<wharf::host::ClusterMember> cluster;
+        if (clustered)
+            cluster = std::make_unique<wharf::host::ClusterMember>(member_options, *job_store);
         jobs.start();
+        if (cluster) cluster->start(jobs);
+        const auto started_at = std::chrono::system_clock::now();
         auto purge_from = [](const boost::property_tree::ptree& v) {
             wharf::host::PurgeSettings p;
             p.enabled = v.get<bool>("enabled", true);
@@ -196,9 +229,10 @@ int main(int argc, char** argv) {
         http_options.read_timeout = settings.http.read_timeout;
         http_options.write_timeout = settings.http.write_timeout;
         http_options.worker_threads = settings.http.worker_threads;
+        const wharf::host::HttpServer* api = nullptr;  // set before it serves
         wharf::host::HttpBackends http_backends;
         http_backends.jobs = job_manager.get();
-        http_backends.store = &job_store;
+        http_backends.store = job_store.get();
         http_backends.registry = &registry;
         http_backends.queue_views = [&jobs] { return jobs.queues(); };
         http_backends.plugins = [&plugins] { return plugins.plugins(); };
@@ -208,6 +242,23 @@ int main(int argc, char** argv) {
         http_backends.operations = &operations;
         http_backends.notifier = notifier.get();
         http_backends.repository = repository;
+        http_backends.cluster = [&cluster, &jobs, &api, started_at] {
+            wharf::host::ClusterStatus status;
+            if (cluster) {
+                status.backend = "postgresql";
+                status.instance_id = cluster->instance_id();
+                status.instances = cluster->instances();
+                return status;
+            }
+            wharf::host::ClusterInstance self;
+            self.id = status.instance_id = "local";
+            self.address = api ? api->address() : std::string();
+            self.started = started_at;
+            self.last_heartbeat = std::chrono::system_clock::now();
+            self.load = static_cast<double>(jobs.running_jobs());
+            status.instances.push_back(self);
+            return status;
+        };
         wharf::host::HttpServer http(http_options, http_backends);
         auto users_subscription = config.subscribe(
             wharf::host::kUsersSchema,
@@ -217,6 +268,7 @@ int main(int argc, char** argv) {
         http.users().apply(config.current(wharf::host::kUsersSchema));
         auto job_metrics = host_services.register_service(
             wharf::JobListener::kInterfaceName, http.job_metrics());
+        api = &http;
         http.start();
         notifier->set_default_base_url("http://" + http.address() + "/");
         log->info("wharfd ready plugins={} api=http://{}", plugins.plugins().size(),
@@ -229,7 +281,9 @@ int main(int argc, char** argv) {
         job_metrics->unregister();
         plugins.stop_all();
         repository_registration->unregister();
+        if (cluster) cluster->stop();
         jobs.stop();
+        cluster.reset();  // deregisters: runs that did not end are requeued elsewhere
         notify_registration->unregister();
         notifier->stop();
     } catch (const std::exception& e) {

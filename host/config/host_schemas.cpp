@@ -122,6 +122,41 @@ wharf::ConfigSchema wharf_schema() {
                           "log lines kept per job; older ones are dropped", "10000"),
                10, 10000000));
     s.fields.push_back(jobs);
+
+    // Defaults as in HostStoreSettings (config/host_settings.hpp); the keys
+    // that only fit together (postgresql needs a url) are checked by
+    // host_settings_from().
+    auto store = make_field("store", ConfigType::object,
+                            "where jobs and the repository live; read when the host starts");
+    auto backend = make_field("backend", ConfigType::string,
+                              "sqlite: files in data_dir, one host; postgresql: a database shared "
+                              "by every instance of a cluster",
+                              "sqlite");
+    backend.one_of = {"sqlite", "postgresql"};
+    store.fields.push_back(backend);
+    store.fields.push_back(make_field(
+        "url", ConfigType::string,
+        "postgresql: libpq URL or connection string (postgresql://user@host:port/db); its "
+        "password is never logged"));
+    store.fields.push_back(ranged(
+        make_field("pool_size", ConfigType::integer, "postgresql: connections at most", "8"), 1,
+        1000));
+    store.fields.push_back(ranged(
+        make_field("lease_ms", ConfigType::integer,
+                   "postgresql: an instance whose heartbeat is older than this is dead and its "
+                   "active jobs are queued again",
+                   "30000"),
+        300, 3600000));
+    store.fields.push_back(make_field(
+        "instance_id", ConfigType::string,
+        "postgresql: this instance's name in the cluster, unique; empty = hostname-pid-random",
+        ""));
+    store.fields.push_back(formatted(
+        make_field("blob_dir", ConfigType::string,
+                   "postgresql: the directory every instance shares for binaries; relative to "
+                   "this file's folder; absent = data_dir/repository/blobs"),
+        "path"));
+    s.fields.push_back(store);
     return s;
 }
 

@@ -53,6 +53,8 @@ HostSettings host_settings_from(const fs::path& config_dir,
     store.pool_size = values.get<std::size_t>("store.pool_size", store.pool_size);
     store.lease = ms("store.lease_ms", store.lease);
     store.instance_id = values.get<std::string>("store.instance_id", store.instance_id);
+    if (auto blob_dir = values.get_optional<std::string>("store.blob_dir"))
+        store.blob_dir = resolve(s.config_dir, *blob_dir);
     // Checks across keys, which a schema of single fields cannot express.
     const std::string file = (s.config_dir / "wharf.yaml").string();
     if (store.backend != "sqlite" && store.backend != "postgresql") {

@@ -36,6 +36,9 @@ struct HostStoreSettings {
     std::size_t pool_size = 8;       ///< postgresql: connections at most
     std::chrono::milliseconds lease{30000};  ///< postgresql: instance heartbeat lease
     std::string instance_id;  ///< postgresql: unique per instance; "" = host-pid-random
+    /// postgresql: binaries, in a directory every instance shares; empty =
+    /// data_dir/repository/blobs (fine for instances on one machine).
+    std::filesystem::path blob_dir;
 };
 
 /// The `http:` section: limits of the admin API server. Read at start (the

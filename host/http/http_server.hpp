@@ -36,6 +36,7 @@
 #include "config/config_admin.hpp"
 #include "http/metrics.hpp"
 #include "http/users.hpp"
+#include "jobs/cluster_lease.hpp"
 #include "jobs/job_engine.hpp"
 #include "jobs/job_store.hpp"
 #include "jobs/operation_submission.hpp"
@@ -63,6 +64,13 @@ struct HttpServerOptions {
     std::size_t max_pending_connections = 64;
 };
 
+/// GET /api/cluster: the instances sharing this host's store.
+struct ClusterStatus {
+    std::string backend = "sqlite";  ///< sqlite (one host) or postgresql
+    std::string instance_id;         ///< the instance answering
+    std::vector<ClusterInstance> instances;  ///< oldest first
+};
+
 /// What the API reads and acts on. `jobs` and `store` are required; the rest
 /// may be left empty (their endpoints then answer with empty lists).
 struct HttpBackends {
@@ -83,6 +91,8 @@ struct HttpBackends {
     Notifier* notifier = nullptr;
     /// GET /api/repo/...; null = no repository (503 unavailable).
     std::shared_ptr<const wharf::Repository> repository;
+    /// GET /api/cluster; null = no cluster information (503 unavailable).
+    std::function<ClusterStatus()> cluster;
 };
 
 /// One route, as the server and its OpenAPI document name it.

@@ -186,6 +186,34 @@ void healthz(ApiContext& ctx, const Request&, Response& res, const ApiUser&) {
     send_json(res, ready ? 200 : 503, body);
 }
 
+void get_cluster(ApiContext& ctx, const Request& req, Response& res, const ApiUser&) {
+    no_params(req);
+    if (!ctx.backends.cluster)
+        throw ApiError{503, "unavailable", "this host has no cluster information", ""};
+    ClusterStatus status;
+    try {
+        status = ctx.backends.cluster();
+    } catch (const std::exception& e) {
+        throw ApiError{503, "unavailable",
+                       std::string("the cluster's instances cannot be read: ") + e.what(), ""};
+    }
+    Json instances = Json::array();
+    for (const auto& i : status.instances) {
+        instances.push_back({{"id", i.id},
+                             {"address", i.address},
+                             {"started", format_time(i.started)},
+                             {"last_heartbeat", format_time(i.last_heartbeat)},
+                             {"lease_ms", i.lease.count()},
+                             {"running_jobs", i.load},
+                             {"expired", i.expired},
+                             {"self", i.id == status.instance_id}});
+    }
+    send_json(res, 200,
+              {{"backend", status.backend},
+               {"instance", status.instance_id},
+               {"instances", std::move(instances)}});
+}
+
 void openapi(ApiContext&, const Request&, Response& res, const ApiUser&) {
     res.status = 200;
     res.set_content(openapi_json(), "application/json");
@@ -199,6 +227,7 @@ const std::vector<RouteEntry>& status_routes() {
         {"GET", R"(/api/plugins)", "/api/plugins", Role::viewer, list_plugins},
         {"GET", R"(/api/config)", "/api/config", Role::viewer, get_config},
         {"POST", R"(/api/config/rescan)", "/api/config/rescan", Role::admin, rescan_config},
+        {"GET", R"(/api/cluster)", "/api/cluster", Role::viewer, get_cluster},
         {"GET", R"(/metrics)", "/metrics", Role::viewer, get_metrics},
         {"GET", R"(/healthz)", "/healthz", Role::none, healthz},
         {"GET", R"(/api/openapi\.json)", "/api/openapi.json", Role::none, openapi},

@@ -188,6 +188,20 @@ std::vector<RequeuedInstance> ClusterLease::requeue_expired() {
         if (!ids.empty()) {
             w.exec_params("DELETE FROM instances WHERE id = ANY($1::text[])", pg_text_array(ids));
         }
+        // Active jobs of a claimer with no row: an instance that deregistered
+        // while runs were still going (shutdown past its grace), or whose row
+        // an earlier recovery removed while it claimed on. Every instance
+        // registers before it claims, so no live claimer is without a row.
+        auto orphaned = w.exec(
+            "SELECT DISTINCT claimed_by FROM jobs WHERE state = 'active' AND claimed_by IS NOT "
+            "NULL AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = jobs.claimed_by)");
+        for (const auto& row : orphaned) {
+            RequeuedInstance instance;
+            instance.id = row[0].as<std::string>();
+            if (instance.id == impl_->options_.instance_id) continue;
+            instance.jobs = impl_->store_.requeue_active(instance.id);
+            if (!instance.jobs.empty()) out.push_back(std::move(instance));
+        }
         w.commit();
         return out;
     });

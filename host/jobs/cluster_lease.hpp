@@ -84,8 +84,10 @@ public:
     void deregister();
 
     /// Requeues the active jobs of every other instance whose lease expired
-    /// and removes those instances. Safe to call from every instance at once:
-    /// each dead instance is handled by one of them.
+    /// and removes those instances; then the active jobs of claimers that
+    /// have no row at all (an instance that deregistered while runs were
+    /// still going). Safe to call from every instance at once: each dead
+    /// instance's jobs are requeued by one of them.
     std::vector<RequeuedInstance> requeue_expired();
 
     /// Every registered instance, oldest first.

@@ -434,6 +434,7 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
                 q.held_by = e.completion.id;
         }
         for (const auto& c : r.put_back) r.request.completions.push_back(c);
+        r.request.worker = options.worker;
         if (stopping) return r;
 
         std::size_t global_free = std::numeric_limits<std::size_t>::max();
@@ -1249,7 +1250,8 @@ void JobEngine::start() {
         if (!c.queues.count(kDefaultQueueName) || !c.queues[kDefaultQueueName].live)
             c.use_builtin_default_locked();
     }
-    auto recovered = c.store.requeue_active();
+    auto recovered =
+        c.store.requeue_active(c.options.recover_every_worker ? std::string{} : c.options.worker);
     std::size_t requeued = 0, given_up = 0, stopped = 0;
     for (const auto& job : recovered) {
         if (job.state == JobState::queued) ++requeued;
@@ -1572,6 +1574,20 @@ std::vector<std::vector<std::string>> JobEngine::report(JobId id, std::int64_t o
 std::string JobEngine::route(std::string_view topic) const {
     std::lock_guard lock(core_->mutex);
     return core_->route_locked(topic);
+}
+
+std::size_t JobEngine::running_jobs() const {
+    auto& c = *core_;
+    std::lock_guard lock(c.mutex);
+    return c.running.size();
+}
+
+void JobEngine::work_queued_elsewhere(const std::string& queue, const std::string& topic) {
+    auto& c = *core_;
+    std::lock_guard lock(c.mutex);
+    if (!c.started || c.stopping) return;
+    c.work_arrived(c.queue_state(queue), topic);
+    c.dispatch_cv.notify_one();
 }
 
 JobEngineCounters JobEngine::counters() const {

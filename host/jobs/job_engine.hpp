@@ -55,7 +55,13 @@
 namespace wharf::host {
 
 struct JobEngineOptions {
-    std::string worker = "local";                   ///< recorded as the claimer of runs
+    /// Recorded as the claimer of runs; in a cluster the instance id, and the
+    /// store then fences this engine's completions by it.
+    std::string worker = "local";
+    /// start(): requeue every job left active (one host owns the store).
+    /// False in a cluster: only the jobs `worker` claimed (the others belong
+    /// to live instances, or are recovered when their leases expire).
+    bool recover_every_worker = true;
     std::chrono::milliseconds stop_grace{30000};    ///< stop request -> overdue
     std::chrono::milliseconds stuck_after{300000};  ///< no heartbeat this long -> stuck
     std::chrono::milliseconds drain_timeout{30000}; ///< consumer gone -> stop and requeue
@@ -166,6 +172,13 @@ public:
     /// The queue a job of `topic` would go to now.
     std::string route(std::string_view topic) const;
     JobEngineCounters counters() const;
+    /// Runs going on now (ended runs not yet committed included).
+    std::size_t running_jobs() const;
+
+    /// Cluster mode: jobs of `topic` became queued in `queue` through another
+    /// instance (or were requeued from a dead one). The dispatcher looks for
+    /// them at once, as after a local enqueue.
+    void work_queued_elsewhere(const std::string& queue, const std::string& topic);
 
     struct Core;
 

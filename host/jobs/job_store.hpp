@@ -118,6 +118,12 @@ struct FinishedRun {
 struct ExchangeRequest {
     std::vector<JobCompletion> completions;
     std::vector<ClaimRequest> claims;  ///< taken in this order
+    /// The instance whose runs end. Non-empty: a completion applies only while
+    /// its job is still claimed by this worker (FinishedRun::applied false
+    /// otherwise), so an instance the cluster took for dead cannot finish a
+    /// job that was requeued and claimed elsewhere. The SQLite store (one
+    /// instance) ignores it.
+    std::string worker;
 };
 
 struct ExchangeResult {

@@ -170,6 +170,21 @@ CREATE TABLE instances (
     load           DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 )sql",
+    // 3: every job that becomes queued (enqueued, due, retried, requeued,
+    // moved to another queue) is announced on channel wharf_jobs as
+    // "<queue>\n<topic>", so every instance's dispatcher learns of work that
+    // another instance queued (cluster_member.hpp). Notifications are sent at
+    // commit and identical ones within a transaction are sent once.
+    R"sql(
+CREATE FUNCTION wharf_job_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('wharf_jobs', NEW.queue || E'\n' || NEW.topic);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER jobs_announce_queued AFTER INSERT OR UPDATE OF state, queue ON jobs
+    FOR EACH ROW WHEN (NEW.state = 'queued') EXECUTE FUNCTION wharf_job_queued();
+)sql",
 };
 
 // Advisory lock keys (pg_advisory_xact_lock): one for migrations, one space
@@ -598,7 +613,7 @@ public:
     // give up) and returns what it chose. A second completion of the same job
     // in one batch finds it not active any more, as if it came later.
     std::vector<FinishedRun> finish_runs(Write& w, const std::vector<JobCompletion>& done,
-                                         std::int64_t now) {
+                                         std::int64_t now, const std::string& worker = {}) {
         std::vector<FinishedRun> runs(done.size());
         std::vector<std::int64_t> ids, retry_at;
         std::vector<std::string> outcomes, messages;
@@ -655,11 +670,13 @@ public:
                 "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) "
                 "AS v(id, outcome, message, retry_at) "
                 "WHERE jobs.id = v.id AND jobs.state = 'active' "
+                "AND ($6::text = '' OR jobs.claimed_by = $6::text) "
                 "RETURNING jobs.id, jobs.state, jobs.retry_count, jobs.queue, jobs.topic, "
                 "CASE WHEN jobs.finished_at IS NOT NULL THEN jobs.started_at - jobs.queued_at END, "
                 "CASE WHEN jobs.finished_at IS NOT NULL THEN jobs.finished_at - jobs.started_at "
                 "END",
-            pg_array(ids), pg_array(outcomes), pg_array(messages), pg_array(retry_at), now);
+            pg_array(ids), pg_array(outcomes), pg_array(messages), pg_array(retry_at), now,
+            worker);
         std::unordered_map<JobId, std::size_t> first;  // id -> index of its first completion
         for (std::size_t i = done.size(); i-- > 0;) first[done[i].id] = i;
         std::vector<JobId> discard;
@@ -839,7 +856,7 @@ ExchangeResult PgJobStore::exchange(const ExchangeRequest& request) {
     return impl_->write([this, &request](Write& w) {
         std::int64_t now = impl_->now_us();
         ExchangeResult result;
-        result.finished = impl_->finish_runs(w, request.completions, now);
+        result.finished = impl_->finish_runs(w, request.completions, now, request.worker);
         result.claimed.reserve(request.claims.size());
         for (const auto& claim : request.claims) {
             result.claimed.push_back(claim.limit == 0 ? std::vector<Job>{}

@@ -93,7 +93,7 @@ public:
     void rebuild_statistics();
 
     /// The schema version this build creates.
-    static constexpr int kSchemaVersion = 2;
+    static constexpr int kSchemaVersion = 3;
 
     /// `url` with any password replaced by "***", for messages and logs.
     static std::string redacted_url(const std::string& url);

@@ -499,6 +499,9 @@ class DashboardTest(unittest.TestCase):
     def test_10_queues_plugins_and_config_pages(self):
         self.go('#/queues')
         self.wait(lambda d: 'default' in self.text_of('#queues-table'))
+        # One host on SQLite: the instance table lists it, live, as this instance.
+        self.wait(lambda d: 'this instance' in self.text_of('#instances-table')
+                  and 'live' in self.text_of('#instances-table'))
         self.shot('queues')
         self.go('#/plugins')
         self.wait(lambda d: 'delete' in self.text_of('#plugins-table') and 'active' in self.text_of('#plugins-table'))

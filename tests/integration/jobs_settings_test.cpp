@@ -40,7 +40,11 @@ TEST_CASE("the shipped wharf.yaml holds the job engine's defaults in its jobs se
     bool in_jobs = false;
     int keys = 0;
     while (std::getline(in, line)) {
-        if (line == "jobs:") in_jobs = true;
+        if (line == "jobs:") {
+            in_jobs = true;
+        } else if (!line.empty() && line[0] != ' ' && line[0] != '#') {
+            in_jobs = false;  // the next section
+        }
         if (in_jobs && line.rfind("  ", 0) == 0 && line[2] != '#' && line[2] != ' ') {
             INFO(line);
             CHECK(previous.rfind("  #", 0) == 0);

@@ -107,8 +107,30 @@
     render(container) {
       const messageBox = h('div', { hidden: true });
       const box = h('div', { id: 'queues' });
-      W.append(container, [W.heading('Queues'), messageBox, box]);
+      const instancesBox = h('div', { id: 'instances' });
+      W.append(container, [W.heading('Queues'), messageBox, box, instancesBox]);
+      // The instances sharing the job store: one host on SQLite, every
+      // registered wharfd of a cluster on PostgreSQL.
+      async function loadInstances() {
+        try {
+          const r = await W.get('/api/cluster');
+          const rows = (r.body.instances || []).map((i) => h('tr', { dataset: { instance: i.id }, class: i.expired ? 'problem' : '' },
+            h('th', { scope: 'row', class: 'mono' }, i.id, i.self ? h('div', { class: 'muted small' }, 'this instance') : null),
+            h('td', { class: 'mono' }, i.address || '—'),
+            h('td', null, i.expired ? h('span', { class: 'flag flag-warn' }, 'lease expired') : 'live'),
+            h('td', null, W.timeEl(i.started)),
+            h('td', null, W.timeEl(i.last_heartbeat)),
+            h('td', null, i.lease_ms ? W.duration(i.lease_ms) : '—'),
+            h('td', null, W.number(i.running_jobs ?? 0))));
+          W.replace(instancesBox,
+            h('h2', null, r.body.backend === 'postgresql' ? `Cluster instances (${rows.length})` : 'Instance'),
+            W.table('Instances', ['Instance', 'Address', 'State', 'Started', 'Last heartbeat', 'Lease', 'Running jobs'], rows, { id: 'instances-table' }));
+        } catch (e) {
+          W.replace(instancesBox, h('p', { class: 'muted' }, 'Instances unavailable: ' + W.errorText(e)));
+        }
+      }
       async function load() {
+        loadInstances();
         try {
           const r = await W.get('/api/queues');
           const rows = r.body.queues.map((q) => {
