@@ -176,3 +176,64 @@ TEST_CASE(
     REQUIRE(survivor.cluster->instances().size() == 3);
     REQUIRE(survivor.cluster->requeue_expired().empty());
 }
+
+TEST_CASE("a run's end is not applied once another instance holds its job", "[jobs][cluster]") {
+    auto* server = server_or_skip();
+    if (!server) return;
+    std::string url = server->create_database();
+    Instance old_owner(url, "old", 30s), new_owner(url, "new", 30s);
+    JobId id = old_owner.store->insert(new_job()).id;
+    REQUIRE(old_owner.store->claim_next(ClaimRequest{{}, {}, 1, {}, "old"}).size() == 1);
+    // The cluster took "old" for dead: its job went back and "new" claimed it.
+    REQUIRE(new_owner.store->requeue_active("old").size() == 1);
+    REQUIRE(new_owner.store->claim_next(ClaimRequest{{}, {}, 1, {}, "new"}).front().id == id);
+
+    // "old" wakes up and reports its run as succeeded: not applied.
+    ExchangeRequest late;
+    late.completions.push_back({id, JobOutcome::succeeded, "done by old"});
+    late.worker = "old";
+    auto result = old_owner.store->exchange(late);
+    REQUIRE(result.finished.size() == 1);
+    REQUIRE_FALSE(result.finished[0].applied);
+    auto job = new_owner.store->find(id);
+    REQUIRE(job->state == JobState::active);
+    REQUIRE(job->retry_count == 1);
+
+    // The holder's own end is applied.
+    ExchangeRequest own;
+    own.completions.push_back({id, JobOutcome::succeeded, "done by new"});
+    own.worker = "new";
+    REQUIRE(new_owner.store->exchange(own).finished[0].applied);
+    job = new_owner.store->find(id);
+    REQUIRE(job->state == JobState::succeeded);
+    REQUIRE(job->result_message == "done by new");
+}
+
+TEST_CASE("active jobs of a claimer with no instance row are requeued by a live instance",
+          "[jobs][cluster]") {
+    auto* server = server_or_skip();
+    if (!server) return;
+    std::string url = server->create_database();
+    Instance gone(url, "gone", 30s), survivor(url, "survivor", 30s);
+    gone.cluster->register_instance();
+    survivor.cluster->register_instance();
+    JobId id = gone.store->insert(new_job()).id;
+    JobId mine = survivor.store->insert(new_job()).id;
+    REQUIRE(gone.store->claim_next(ClaimRequest{{}, {}, 1, {}, "gone"}).front().id == id);
+    REQUIRE(survivor.store->claim_next(ClaimRequest{{}, {}, 1, {}, "survivor"}).front().id ==
+            mine);
+    // Within its lease and registered: untouched.
+    REQUIRE(survivor.cluster->requeue_expired().empty());
+    // It deregisters with its run still going (a shutdown past its grace).
+    gone.cluster->deregister();
+    auto requeued = survivor.cluster->requeue_expired();
+    REQUIRE(requeued.size() == 1);
+    REQUIRE(requeued[0].id == "gone");
+    REQUIRE(requeued[0].jobs.size() == 1);
+    REQUIRE(requeued[0].jobs[0].id == id);
+    REQUIRE(survivor.store->find(id)->state == JobState::queued);
+    REQUIRE(survivor.store->find(id)->retry_count == 1);
+    // The survivor's own running job stays its own.
+    REQUIRE(survivor.store->find(mine)->state == JobState::active);
+    REQUIRE(survivor.cluster->requeue_expired().empty());
+}
