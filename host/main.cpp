@@ -24,6 +24,7 @@
 #include "jobs/job_engine.hpp"
 #include "jobs/pg_job_store.hpp"
 #include "jobs/operation_submission.hpp"
+#include "repository/pg_repository.hpp"
 #include "repository/sqlite_repository.hpp"
 #include "jobs/sqlite_job_store.hpp"
 #include "modules/plugin_manager.hpp"
@@ -167,9 +168,21 @@ int main(int argc, char** argv) {
                 return std::nullopt;
             });
 
-        // Content repository (data_dir/repository): nodes, references, blobs,
-        // offered to operation plugins as the wharf.Repository service.
-        auto repository = wharf::host::SqliteRepository::open(settings.data_dir / "repository");
+        // Content repository: nodes, references, blobs, offered to operation
+        // plugins as the wharf.Repository service. SQLite in data_dir/repository,
+        // or in a cluster the shared database with binaries in store.blob_dir.
+        std::shared_ptr<wharf::Repository> repository;
+        if (clustered) {
+            wharf::host::PgRepositoryOptions repository_options;
+            repository_options.url = settings.store.url;
+            repository_options.pool_size = settings.store.pool_size;
+            repository_options.blob_dir = settings.store.blob_dir.empty()
+                                              ? settings.data_dir / "repository" / "blobs"
+                                              : settings.store.blob_dir;
+            repository = wharf::host::PgRepository::open(repository_options);
+        } else {
+            repository = wharf::host::SqliteRepository::open(settings.data_dir / "repository");
+        }
         wharf::host::OwnedRegistry host_services(registry, wharf::host::Owner{"host", 0}, nullptr);
         auto repository_registration =
             host_services.register_service<wharf::Repository>(repository);

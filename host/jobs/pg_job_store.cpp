@@ -1,12 +1,9 @@
 #include "jobs/pg_job_store.hpp"
 
 #include <algorithm>
-#include <condition_variable>
 #include <limits>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
-#include <regex>
 #include <set>
 #include <tuple>
 #include <unordered_map>
@@ -14,6 +11,7 @@
 #include "base/cron.hpp"
 #include "base/error.hpp"
 #include "base/log.hpp"
+#include "base/pg_pool.hpp"
 #include "base/ptree_json.hpp"
 #include "jobs/job_store_codec.hpp"
 
@@ -276,35 +274,8 @@ private:
 
 // --- connections -------------------------------------------------------------------
 
-// One server connection with the names of the statements prepared on it. Used
-// by one thread at a time (whoever leased it from the pool).
-class Connection {
-public:
-    explicit Connection(const std::string& url) : c_(url) {}
-
-    // The name `sql` is prepared under on this connection (prepared on first use).
-    const std::string& prepared(const std::string& sql) {
-        auto it = names_.find(sql);
-        if (it == names_.end()) {
-            if (names_.size() >= kMaxPrepared) {
-                for (const auto& [text, name] : names_) c_.unprepare(name);
-                names_.clear();
-            }
-            std::string name = "w" + std::to_string(next_++);
-            c_.prepare(name, sql);
-            it = names_.emplace(sql, std::move(name)).first;
-        }
-        return it->second;
-    }
-
-    pqxx::connection& raw() { return c_; }
-
-private:
-    static constexpr std::size_t kMaxPrepared = 256;
-    pqxx::connection c_;
-    std::unordered_map<std::string, std::string> names_;
-    std::uint64_t next_ = 0;
-};
+// Connections and the pool are base/pg_pool.hpp's (shared with the repository).
+using Connection = PgConnection;
 
 // A transaction (or a single autocommitted read) on a leased connection, with
 // the counts its writes changed.
@@ -333,9 +304,7 @@ using Write = Session<pqxx::work>;
 using Read = Session<pqxx::nontransaction>;
 
 std::string storage_message(const char* what, const std::exception& e) {
-    std::string text = e.what();
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    return std::string(what) + ": " + text;
+    return pg_error_message(what, e);
 }
 
 }  // namespace
@@ -344,79 +313,35 @@ std::string storage_message(const char* what, const std::exception& e) {
 
 class PgJobStore::Impl {
 public:
-    explicit Impl(PgJobStoreOptions options) : options_(std::move(options)) {
-        if (options_.url.empty()) {
+    explicit Impl(PgJobStoreOptions options)
+        : options_(checked(std::move(options))),
+          pool_(options_.url, options_.pool_size, [this](const std::exception& e) {
+              throw Error(
+                  ErrorCode::storage,
+                  storage_message(
+                      ("cannot connect to the job store url=" + redacted_url(options_.url)).c_str(),
+                      e));
+          }) {}
+
+    static PgJobStoreOptions checked(PgJobStoreOptions options) {
+        if (options.url.empty()) {
             throw Error(ErrorCode::invalid_argument, "job store url is empty");
         }
-        if (options_.pool_size == 0) {
+        if (options.pool_size == 0) {
             throw Error(ErrorCode::invalid_argument, "job store pool_size must be at least 1");
         }
-        if (!options_.clock) options_.clock = [] { return JobClock::now(); };
-        idle_.push_back(connect());
-        opened_ = 1;
+        if (!options.clock) options.clock = [] { return JobClock::now(); };
+        return options;
     }
 
     PgJobStoreOptions options_;
+    PgPool pool_;
 
     std::int64_t now_us() const { return to_micros(options_.clock()); }
 
-    std::unique_ptr<Connection> connect() {
-        try {
-            return std::make_unique<Connection>(options_.url);
-        } catch (const std::exception& e) {
-            throw Error(
-                ErrorCode::storage,
-                storage_message(
-                    ("cannot connect to the job store url=" + redacted_url(options_.url)).c_str(),
-                    e));
-        }
-    }
-
     // A connection for the duration of one call; a broken one is not returned.
-    class Lease {
-    public:
-        Lease(Impl& impl, std::unique_ptr<Connection> c) : impl_(impl), c_(std::move(c)) {}
-        ~Lease() { impl_.release(std::move(c_), broken_); }
-        Lease(const Lease&) = delete;
-        Lease& operator=(const Lease&) = delete;
-        Connection& operator*() { return *c_; }
-        void mark_broken() { broken_ = true; }
-
-    private:
-        Impl& impl_;
-        std::unique_ptr<Connection> c_;
-        bool broken_ = false;
-    };
-
-    Lease lease() {
-        std::unique_lock lock(mutex_);
-        while (idle_.empty() && opened_ >= options_.pool_size) released_.wait(lock);
-        if (!idle_.empty()) {
-            auto c = std::move(idle_.back());
-            idle_.pop_back();
-            return Lease(*this, std::move(c));
-        }
-        ++opened_;
-        lock.unlock();
-        try {
-            return Lease(*this, connect());
-        } catch (...) {
-            lock.lock();
-            --opened_;
-            released_.notify_one();
-            throw;
-        }
-    }
-
-    void release(std::unique_ptr<Connection> c, bool broken) {
-        std::lock_guard lock(mutex_);
-        if (broken || !c->raw().is_open()) {
-            --opened_;
-        } else {
-            idle_.push_back(std::move(c));
-        }
-        released_.notify_one();
-    }
+    using Lease = PgPool::Lease;
+    Lease lease() { return pool_.lease(); }
 
     // Runs `fn` in a transaction and commits it with the counts it changed.
     // A transaction that lost a deadlock or serialisation race is run again.
@@ -696,12 +621,6 @@ public:
         delete_jobs(w, discard);
         return runs;
     }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable released_;
-    std::vector<std::unique_ptr<Connection>> idle_;
-    std::size_t opened_ = 0;
 };
 
 PgJobStore::PgJobStore(PgJobStoreOptions options)
@@ -709,13 +628,7 @@ PgJobStore::PgJobStore(PgJobStoreOptions options)
 
 PgJobStore::~PgJobStore() = default;
 
-std::string PgJobStore::redacted_url(const std::string& url) {
-    // URI form: scheme://user:password@host...; keyword form: password=...
-    static const std::regex uri_password(R"(^([a-z]+://[^:/@]*:)[^@]*@)");
-    static const std::regex keyword_password(R"((password\s*=\s*)('[^']*'|\S+))");
-    std::string out = std::regex_replace(url, uri_password, "$1***@");
-    return std::regex_replace(out, keyword_password, "$1***");
-}
+std::string PgJobStore::redacted_url(const std::string& url) { return redacted_pg_url(url); }
 
 // --- schema ------------------------------------------------------------------------
 

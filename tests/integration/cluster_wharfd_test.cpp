@@ -5,6 +5,9 @@
 // instance's running job was requeued by a survivor once its lease ran out
 // (retry counted) and finished there; no job succeeded on two live instances.
 // A purge scheduled every second fired once per fire time across the three.
+// A bulk move on the shared repository (PostgreSQL, binaries in a shared
+// directory) whose instance is SIGKILLed mid-rewrite completes on the other
+// instance, and `wharf repo check` passes on the cluster's repository.
 #include <pqxx/pqxx>
 
 #include <catch2/catch.hpp>
@@ -15,6 +18,9 @@
 
 #include "integration/pg_test_support.hpp"
 #include "integration/wharfd_pair_support.hpp"
+#include "repository/generator.hpp"
+#include "repository/pg_repository.hpp"
+#include "repository/repository_check.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -49,14 +55,18 @@ std::vector<RecordedRun> recorded_runs(const fs::path& data_dir) {
     return out;
 }
 
-void configure(WharfdHost& host, const std::string& url, const std::string& id) {
+void configure(WharfdHost& host, const std::string& url, const std::string& id,
+               const fs::path& blob_dir = {}) {
     host.write_config("wharf.yaml", "data_dir: ../var\nplugins_dir: ../plugins\nlisten: 127.0.0.1:" +
                                         std::to_string(host.port()) +
                                         "\nlog_level: info\njobs:\n  flush_interval_ms: 50\n"
                                         "  shutdown_grace_ms: 2000\n"
                                         "store:\n  backend: postgresql\n  url: " +
                                         url + "\n  pool_size: 4\n  lease_ms: 1500\n" +
-                                        "  instance_id: " + id + "\n");
+                                        "  instance_id: " + id + "\n" +
+                                        (blob_dir.empty() ? std::string()
+                                                          : "  blob_dir: " + blob_dir.string() +
+                                                                "\n"));
     host.write_config("queues/cluster.yaml",
                       "title: cluster test queue\ntopics:\n  - chaos/**\ntype: parallel\n"
                       "max_parallel: 3\nretries: 5\nretry_delay_ms: 50\nkeep_jobs: true\n");
@@ -211,4 +221,139 @@ TEST_CASE("three wharfd instances on one PostgreSQL run every job exactly once t
 
     for (auto& h : hosts)
         if (h->running()) CHECK(h->stop() == 0);
+}
+
+TEST_CASE("a bulk move on the shared repository, its instance SIGKILLed mid-rewrite, completes on "
+          "another instance with the repository check passing",
+          "[cluster][wharfd][move]") {
+    std::string why_not;
+    auto* server = wharf::test::PgServer::shared(&why_not);
+    if (!server) {
+        WARN(why_not);
+        return;
+    }
+    const std::string url = server->create_database();
+    TempDir dir;
+    const fs::path blobs = dir.path() / "shared-blobs";
+    const std::string source = "/content/dam/src", destination = "/content/dam/target",
+                      moved = "/content/dam/target/src";
+
+    wharf::host::ContentGeneratorOptions gen;
+    gen.assets_root = source;
+    gen.assets = 400;
+    gen.assets_per_folder = 100;
+    gen.folders_per_group = 2;
+    gen.pages_root = "/content/site/en";
+    gen.pages = 2000;
+    gen.references_per_page = 10;
+    gen.min_binary_bytes = 16;
+    gen.max_binary_bytes = 32;
+    std::uint64_t nodes_in_source = 0, references_in = 0;
+    {
+        auto repository = wharf::host::PgRepository::open({url, 2, blobs});
+        wharf::host::generate_content(*repository, gen);
+        auto s = repository->open_session();
+        s->create_folders(destination);
+        s->commit();
+        nodes_in_source = repository->count(source, wharf::WalkOptions{});
+        references_in = repository->referrers_under(
+            source, false, [](const wharf::Reference&) { return true; });
+    }
+    REQUIRE(references_in > 10'000);
+
+    std::vector<std::unique_ptr<WharfdHost>> hosts;
+    for (int i = 0; i < 2; ++i) {
+        auto name = "mover-" + std::to_string(i);
+        hosts.push_back(std::make_unique<WharfdHost>(dir.path() / name, name));
+        configure(*hosts.back(), url, name, blobs);
+        // A job far above the thresholds, in small batches: hundreds of
+        // commits, so that the kill lands between two of them.
+        hosts.back()->write_config("operations/move.yaml",
+                                   "threshold: 10\nthreshold_references: 10\nbatch_size: 4\n");
+        hosts.back()->add_plugin("move");
+    }
+    for (auto& h : hosts) h->start();
+    auto first = hosts[0]->client(kToken);
+    auto submitted = first->post_json(
+        "/api/operations/asset-move",
+        Json{{"sources", Json::array({source})}, {"destination", destination}}.dump());
+    INFO(submitted.body);
+    REQUIRE(submitted.status == 202);
+    auto id = Json::parse(submitted.body)["id"].get<std::int64_t>();
+    auto job = [&](wharf::host::HttpClient& c) {
+        auto response = c.get("/api/jobs/" + std::to_string(id));
+        REQUIRE(response.status == 200);
+        return Json::parse(response.body);
+    };
+
+    // Mid-rewrite: the subtree has moved and some, not all, references are rewritten.
+    Json state;
+    REQUIRE(eventually(
+        [&] {
+            state = job(*first);
+            auto done = state["progress"]["done"].get<long long>();
+            auto total = state["progress"]["total"].get<long long>();
+            return state["final"].get<bool>() ||
+                   (state["state"] == "active" &&
+                    done > static_cast<long long>(nodes_in_source) + 100 && done < total / 2);
+        },
+        60s));
+    INFO(state.dump());
+    REQUIRE_FALSE(state["final"].get<bool>());
+    pqxx::connection db(url);
+    std::string runner;
+    {
+        pqxx::nontransaction n(db);
+        runner = n.exec_params("SELECT claimed_by FROM jobs WHERE id = $1", id)[0][0]
+                     .as<std::string>();
+    }
+    std::size_t killed = runner == "mover-0" ? 0 : 1;
+    REQUIRE(runner == "mover-" + std::to_string(killed));
+    hosts[killed]->kill();
+    auto survivor = hosts[1 - killed]->client(kToken);
+
+    REQUIRE(eventually([&] { return job(*survivor)["final"].get<bool>(); }, 120s));
+    state = job(*survivor);
+    INFO(state.dump());
+    CHECK(state["state"] == "succeeded");
+    CHECK(state["retry_count"] == 1);
+    {
+        pqxx::nontransaction n(db);
+        CHECK(n.exec_params("SELECT COUNT(*) FROM jobs WHERE topic = 'wharf/asset/move'")[0][0]
+                  .as<int>() == 1);
+    }
+    for (auto& h : hosts)
+        if (h->running()) CHECK(h->stop() == 0);
+
+    auto repository = wharf::host::PgRepository::open({url, 2, blobs});
+    CHECK_FALSE(repository->get(source).has_value());
+    wharf::WalkOptions only_assets;
+    only_assets.folders = false;
+    only_assets.pages = false;
+    CHECK(repository->count(moved, only_assets) == gen.assets);
+    CHECK(repository->count(moved, wharf::WalkOptions{}) == nodes_in_source);
+    CHECK(repository->referrers_under(source, false,
+                                      [](const wharf::Reference&) { return true; }) == 0);
+    CHECK(repository->referrers_under(moved, false,
+                                      [](const wharf::Reference&) { return true; }) ==
+          references_in);
+    auto report = wharf::host::check_repository(*repository);
+    for (const auto& p : report.problems) UNSCOPED_INFO(wharf::host::format(p));
+    CHECK(report.errors() == 0);
+
+    // The operator's check, from an instance's configuration: the shared
+    // database and binary directory.
+    std::string command = std::string(WHARF_CLI_EXECUTABLE) + " repo check --config " +
+                          hosts[0]->config_dir().string() + " 2>&1";
+    std::string output;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    char buffer[4096];
+    std::size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
+    int status = ::pclose(pipe);
+    INFO(output);
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK_THAT(output, Catch::Contains("wharf repo check: ok: nodes=") &&
+                           Catch::Contains("errors=0"));
 }

@@ -1,6 +1,9 @@
-// SqliteRepository on temp data directories: typed properties, validation,
-// batches, the reference index against a brute-force recomputation, moves,
-// binaries, garbage collection, MSM tables, check, import and the generator.
+// The repository contract, run against both backends (SqliteRepository on a
+// temp data directory, PgRepository on a throwaway PostgreSQL database):
+// typed properties, validation, batches, the reference index against a
+// brute-force recomputation, moves, binaries, garbage collection, MSM tables,
+// sessions taking turns. SQLite only: check on a damaged database, import and
+// the generator (pg_repository_test.cpp has the PostgreSQL-only cases).
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -11,6 +14,7 @@
 #include <thread>
 #include <tuple>
 
+#include "integration/repository_backends.hpp"
 #include "repository/generator.hpp"
 #include "repository/importer.hpp"
 #include "repository/links.hpp"
@@ -22,6 +26,8 @@
 namespace fs = std::filesystem;
 using namespace wharf;
 using wharf::host::SqliteRepository;
+using wharf::test::PgRepoBackend;
+using wharf::test::SqliteRepoBackend;
 using wharf::test::TempDir;
 using Code = RepositoryError::Code;
 using RefSet = std::set<std::tuple<std::string, std::string, std::string>>;
@@ -132,7 +138,8 @@ void require_error(Code code, const std::string& fragment, const std::function<v
     }
 }
 
-std::uint64_t errors_of(const SqliteRepository& repo) {
+template <class R>
+std::uint64_t errors_of(const R& repo) {
     auto report = host::check_repository(repo);
     for (const auto& p : report.problems) UNSCOPED_INFO(host::format(p));
     return report.errors();
@@ -140,9 +147,10 @@ std::uint64_t errors_of(const SqliteRepository& repo) {
 
 }  // namespace
 
-TEST_CASE("typed properties round-trip exactly, single and multi-valued", "[repository]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("typed properties round-trip exactly, single and multi-valued", "[repository]",
+                   SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     PropertyMap props;
     props["s"] = Property::string("héllo, \"world\"\n|x");
     props["empty"] = Property::string("");
@@ -189,9 +197,10 @@ TEST_CASE("typed properties round-trip exactly, single and multi-valued", "[repo
     }
 }
 
-TEST_CASE("bad paths are refused with the reason and nothing changes", "[repository]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("bad paths are refused with the reason and nothing changes", "[repository]",
+                   SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     auto s = repo->open_session();
     s->create_folders("/content/dam");
     s->commit();
@@ -212,10 +221,10 @@ TEST_CASE("bad paths are refused with the reason and nothing changes", "[reposit
     CHECK(snapshot(*repo) == before);
 }
 
-TEST_CASE("bad property types and kinds are refused with the reason and nothing changes",
-          "[repository]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("bad property types and kinds are refused with the reason and nothing changes",
+                   "[repository]", SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     auto s = repo->open_session();
     s->create_folders("/content/dam");
     s->create(asset(*repo, "/content/dam/a.txt", "A", {{"dc:title", Property::string("A")}}));
@@ -255,9 +264,10 @@ TEST_CASE("bad property types and kinds are refused with the reason and nothing 
     CHECK(snapshot(*repo) == before);
 }
 
-TEST_CASE("an error in a batch rolls back that batch and keeps the earlier ones", "[repository]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("an error in a batch rolls back that batch and keeps the earlier ones",
+                   "[repository]", SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     auto s = repo->open_session({.batch_size = 4});
     s->create_folders("/content/a");
     for (int i = 0; i < 3; ++i) s->create(folder("/content/a/f" + std::to_string(i)));
@@ -294,10 +304,11 @@ TEST_CASE("an error in a batch rolls back that batch and keeps the earlier ones"
     CHECK(errors_of(*repo) == 0);
 }
 
-TEST_CASE("the reference index stays exact through creates, updates, moves, rewrites and deletes",
-          "[repository][index]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE(
+    "the reference index stays exact through creates, updates, moves, rewrites and deletes",
+    "[repository][index]", SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     host::ContentGeneratorOptions gen;
     gen.assets = 300;
     gen.assets_per_folder = 20;
@@ -384,10 +395,10 @@ TEST_CASE("the reference index stays exact through creates, updates, moves, rewr
     CHECK(errors_of(*repo) == 0);
 }
 
-TEST_CASE("a move renames the subtree only, refuses impossible moves and carries MSM data",
-          "[repository]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("a move renames the subtree only, refuses impossible moves and carries MSM data",
+                   "[repository]", SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     auto s = repo->open_session();
     s->create_folders("/content/dam/a/b");
     s->create_folders("/content/dam/a-b");
@@ -464,9 +475,10 @@ TEST_CASE("a move renames the subtree only, refuses impossible moves and carries
     CHECK_FALSE(repo->inheritance_cancel("/content/site/de/p").page);
 }
 
-TEST_CASE("children are paged in order with cursors, and set_order reorders them", "[repository]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("children are paged in order with cursors, and set_order reorders them",
+                   "[repository]", SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     auto s = repo->open_session();
     s->create_folders("/f");
     for (int i = 0; i < 25; ++i) s->create(folder("/f/c" + std::to_string(100 + i)));
@@ -490,9 +502,10 @@ TEST_CASE("children are paged in order with cursors, and set_order reorders them
     CHECK_THROWS_AS(repo->children("/f", std::string("garbage"), 10), RepositoryError);
 }
 
-TEST_CASE("walk filters by kind and depth, and count agrees", "[repository]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("walk filters by kind and depth, and count agrees", "[repository]",
+                   SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     auto s = repo->open_session();
     s->create_folders("/a/b/c");
     s->create(asset(*repo, "/a/x.bin"));
@@ -521,10 +534,10 @@ TEST_CASE("walk filters by kind and depth, and count agrees", "[repository]") {
     CHECK(repo->walk("/a", {}, [&](const Node&) { return ++seen < 2; }) == 2);
 }
 
-TEST_CASE("walking 12,000 nodes streams with flat memory and may write while it walks",
-          "[repository][slow]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("walking 12,000 nodes streams with flat memory and may write while it walks",
+                   "[repository][slow]", SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     const std::string text(8 * 1024, 'w');  // 12,000 x 8 KiB = 96 MiB if loaded at once
     {
         auto s = repo->open_session({.batch_size = 2000});
@@ -568,10 +581,10 @@ TEST_CASE("walking 12,000 nodes streams with flat memory and may write while it 
     CHECK(repo->count("/content/site", {.include_root = false}) == 12'000);
 }
 
-TEST_CASE("binaries stream in and out, and a digest mismatch stores nothing",
-          "[repository][blob]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("binaries stream in and out, and a digest mismatch stores nothing",
+                   "[repository][blob]", SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     std::string big(5 * 1024 * 1024 + 17, '\0');
     for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) >> 3);
     auto w = repo->write_binary();
@@ -614,7 +627,7 @@ TEST_CASE("binaries stream in and out, and a digest mismatch stores nothing",
 
     auto count_files = [&] {
         std::size_t n = 0;
-        for (auto& e : fs::recursive_directory_iterator(dir.path() / "blobs"))
+        for (auto& e : fs::recursive_directory_iterator(backend.blob_dir()))
             n += e.is_regular_file();
         return n;
     };
@@ -637,10 +650,10 @@ TEST_CASE("binaries stream in and out, and a digest mismatch stores nothing",
     CHECK(m->finish().mime_type == "image/png");
 }
 
-TEST_CASE("garbage collection removes unreferenced binaries past the grace period only",
-          "[repository][blob]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("garbage collection removes unreferenced binaries past the grace period only",
+                   "[repository][blob]", SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     auto s = repo->open_session();
     s->create_folders("/content/dam");
     s->create(asset(*repo, "/content/dam/keep.txt", "keep"));
@@ -770,9 +783,10 @@ TEST_CASE("the generator is deterministic by seed and makes what it says", "[rep
     CHECK(listing(*a) != listing(*c));
 }
 
-TEST_CASE("two sessions on one repository take turns batch by batch", "[repository]") {
-    TempDir dir("repo");
-    auto repo = SqliteRepository::open(dir.path());
+TEMPLATE_TEST_CASE("two sessions on one repository take turns batch by batch", "[repository]",
+                   SqliteRepoBackend, PgRepoBackend) {
+    WHARF_REPO_BACKEND(backend);
+    auto repo = backend.open();
     {
         auto s = repo->open_session();
         s->create_folders("/t");

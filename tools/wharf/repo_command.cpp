@@ -1,9 +1,11 @@
 // `wharf repo check|import|generate|gc`: offline work on a host's content
-// repository, opened directly from its data directory (SQLite in WAL mode, so
-// a running wharfd may keep using it meanwhile).
+// repository, opened directly (a running wharfd may keep using it meanwhile:
+// SQLite in WAL mode, PostgreSQL with its own transactions).
 //
-// The repository is found with --repository DIR, or as <data_dir>/repository
-// of the host configured in --config DIR (default: configs).
+// The repository is found with --repository DIR (a SQLite repository's data
+// directory), or from the host configured in --config DIR (default: configs):
+// <data_dir>/repository, or with `store.backend: postgresql` the shared
+// database at store.url with binaries in store.blob_dir.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include "config/host_settings.hpp"
 #include "repository/generator.hpp"
 #include "repository/importer.hpp"
+#include "repository/pg_repository.hpp"
 #include "repository/repository_check.hpp"
 #include "repository/sqlite_repository.hpp"
 
@@ -26,16 +29,47 @@ struct RepoTarget {
     std::string config = "configs";  // else: <data_dir>/repository of this config
 };
 
-fs::path resolve(const RepoTarget& target) {
-    if (!target.repository.empty()) return target.repository;
+// The repository a target names: exactly one of the two is set.
+struct OpenedRepository {
+    std::shared_ptr<host::SqliteRepository> sqlite;
+    std::shared_ptr<host::PgRepository> pg;
+
+    wharf::Repository& operator*() const {
+        return sqlite ? static_cast<wharf::Repository&>(*sqlite) : *pg;
+    }
+    host::RepositoryCheckReport check() const {
+        return sqlite ? host::check_repository(*sqlite) : host::check_repository(*pg);
+    }
+    host::BlobGcStats collect_garbage(std::chrono::seconds grace) const {
+        return sqlite ? sqlite->collect_garbage(grace) : pg->collect_garbage(grace);
+    }
+};
+
+OpenedRepository open_repository(const RepoTarget& target) {
+    OpenedRepository opened;
+    if (!target.repository.empty()) {
+        opened.sqlite = host::SqliteRepository::open(target.repository);
+        return opened;
+    }
     auto settings = host::load_host_settings(target.config);
-    return settings.data_dir / "repository";
+    if (settings.store.backend == "postgresql") {
+        host::PgRepositoryOptions options;
+        options.url = settings.store.url;
+        options.pool_size = 2;
+        options.blob_dir = settings.store.blob_dir.empty()
+                               ? settings.data_dir / "repository" / "blobs"
+                               : settings.store.blob_dir;
+        opened.pg = host::PgRepository::open(options);
+    } else {
+        opened.sqlite = host::SqliteRepository::open(settings.data_dir / "repository");
+    }
+    return opened;
 }
 
 void add_target_options(CLI::App& command, RepoTarget& target) {
     command.add_option("--repository", target.repository,
-                       "the repository's data directory (default: <data_dir>/repository of "
-                       "--config)");
+                       "a SQLite repository's data directory (default: the repository of the "
+                       "host in --config: <data_dir>/repository, or its PostgreSQL store)");
     command.add_option("--config", target.config, "the host's configuration directory")
         ->capture_default_str();
 }
@@ -54,7 +88,8 @@ void guarded(int& exit_code, const char* what, Body body) {
 }  // namespace
 
 void add_repo_commands(CLI::App& app, int& exit_code) {
-    auto* repo = app.add_subcommand("repo", "the content repository (offline, from its data dir)");
+    auto* repo = app.add_subcommand(
+        "repo", "the content repository (opened directly: its data dir or PostgreSQL store)");
     repo->require_subcommand(1);
 
     // check
@@ -64,8 +99,8 @@ void add_repo_commands(CLI::App& app, int& exit_code) {
     add_target_options(*check, check_target);
     check->callback([&exit_code] {
         guarded(exit_code, "check", [] {
-            auto repository = host::SqliteRepository::open(resolve(check_target));
-            auto report = host::check_repository(*repository);
+            auto repository = open_repository(check_target);
+            auto report = repository.check();
             for (const auto& problem : report.problems)
                 std::printf("%s\n", host::format(problem).c_str());
             if (report.problems_not_listed)
@@ -94,7 +129,7 @@ void add_repo_commands(CLI::App& app, int& exit_code) {
     add_target_options(*import, import_target);
     import->callback([&exit_code] {
         guarded(exit_code, "import", [] {
-            auto repository = host::SqliteRepository::open(resolve(import_target));
+            auto repository = open_repository(import_target);
             auto stats = host::import_directory(*repository, import_source, import_path);
             std::printf("imported folders=%llu assets=%llu bytes=%llu skipped=%llu into %s\n",
                         static_cast<unsigned long long>(stats.folders),
@@ -122,7 +157,7 @@ void add_repo_commands(CLI::App& app, int& exit_code) {
     gen->callback([&exit_code] {
         guarded(exit_code, "generate", [] {
             auto start = std::chrono::steady_clock::now();
-            auto repository = host::SqliteRepository::open(resolve(generate_target));
+            auto repository = open_repository(generate_target);
             auto stats = host::generate_content(*repository, generate);
             double seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -149,8 +184,8 @@ void add_repo_commands(CLI::App& app, int& exit_code) {
         ->check(CLI::NonNegativeNumber);
     gc->callback([&exit_code] {
         guarded(exit_code, "gc", [] {
-            auto repository = host::SqliteRepository::open(resolve(gc_target));
-            auto stats = repository->collect_garbage(std::chrono::seconds(gc_grace_seconds));
+            auto repository = open_repository(gc_target);
+            auto stats = repository.collect_garbage(std::chrono::seconds(gc_grace_seconds));
             std::printf("gc binaries_seen=%llu removed=%llu bytes_removed=%llu "
                         "temporaries_removed=%llu\n",
                         static_cast<unsigned long long>(stats.binaries_seen),
