@@ -587,6 +587,10 @@ public:
         check_owned(name);
         return admin_->subscribe(name, std::move(on_update), group_);
     }
+    // Set once in the ConfigAdmin's constructor, so no lock.
+    std::filesystem::path directory() const override {
+        return admin_->root.has_filename() ? admin_->root : admin_->root.parent_path();
+    }
 
 private:
     void check_owned(std::string_view name) const {

@@ -1,7 +1,8 @@
 // Repository read routes of the admin API, for the dashboard's content
 // browser and for remote fetch from another wharfd: a node with its typed
-// properties and a page of its children, an asset's binary (streamed from the
-// blob store, with Range and a sha256 digest), and who references a node.
+// properties and a page of its children (with theirs when asked with
+// properties=1), an asset's binary (streamed from the blob store, with Range
+// and a sha256 digest), and who references a node.
 //
 // Paths come from the query string, percent-decoded by httplib, and are
 // checked with the repository's own rules before anything is read: a bad one
@@ -115,10 +116,13 @@ Json relationship_json(const wharf::LiveRelationship& r) {
 }
 
 void get_node(ApiContext& ctx, const Request& req, Response& res, const ApiUser&) {
-    only_params(req, {"path", "limit", "cursor"});
+    only_params(req, {"path", "limit", "cursor", "properties"});
     const auto& repo = repository_of(ctx);
     auto path = path_param(req);
     auto limit = int_param(req, "limit", 1, kMaxChildren, 100);
+    // properties=1: each child with its properties (and a page's text), so a
+    // client listing a folder needs no request per child.
+    const bool child_properties = int_param(req, "properties", 0, 1, 0) == 1;
     std::optional<std::string> cursor;
     if (req.has_param("cursor")) cursor = req.get_param_value("cursor");
     auto node = repo.get(path);
@@ -143,7 +147,7 @@ void get_node(ApiContext& ctx, const Request& req, Response& res, const ApiUser&
     auto governing = repo.live_relationship_of(path);
     body["node"]["live_relationship"] = governing ? relationship_json(*governing) : Json(nullptr);
     Json children = Json::array();
-    for (const auto& c : page.nodes) children.push_back(node_json(c, false));
+    for (const auto& c : page.nodes) children.push_back(node_json(c, child_properties));
     body["children"] = std::move(children);
     body["next_cursor"] = page.next_cursor ? Json(*page.next_cursor) : Json(nullptr);
     send_json(res, 200, body);

@@ -15,7 +15,8 @@ struct Anchored {
 
 class DefaultsConfig final : public wharf::Config {
 public:
-    explicit DefaultsConfig(std::vector<wharf::ConfigSchema> schemas) : schemas_(std::move(schemas)) {}
+    explicit DefaultsConfig(std::vector<wharf::ConfigSchema> schemas)
+        : schemas_(std::move(schemas)), directory_(working_directory()) {}
 
     boost::property_tree::ptree current(std::string_view name) const override {
         return schema_defaults(find(name).fields);
@@ -33,8 +34,16 @@ public:
         find(name);
         return std::make_unique<wharf::ConfigSubscription>();
     }
+    std::filesystem::path directory() const override { return directory_; }
 
 private:
+    // No config directory: relative paths mean what they mean to the process.
+    static std::filesystem::path working_directory() {
+        std::error_code ec;
+        auto dir = std::filesystem::current_path(ec);
+        return ec ? std::filesystem::path("/") : dir.lexically_normal();
+    }
+
     const wharf::ConfigSchema& find(std::string_view name) const {
         auto it = std::find_if(schemas_.begin(), schemas_.end(),
                                [&](const auto& s) { return s.name == name; });
@@ -44,6 +53,7 @@ private:
         return *it;
     }
     std::vector<wharf::ConfigSchema> schemas_;
+    std::filesystem::path directory_;
 };
 
 }  // namespace

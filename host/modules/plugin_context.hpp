@@ -41,7 +41,8 @@ private:
 };
 
 /// A Config that serves each declared schema's defaults and never changes:
-/// what plugins see when no configuration subsystem is attached.
+/// what plugins see when no configuration subsystem is attached. Its
+/// directory() is the working directory when it was made.
 std::unique_ptr<wharf::Config> make_defaults_config(std::vector<wharf::ConfigSchema> schemas);
 
 /// The ptree of a schema's defaults (objects recursively; lists and maps empty).

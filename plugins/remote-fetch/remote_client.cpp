@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 namespace wharf_remote_fetch {
@@ -266,7 +267,8 @@ boost::property_tree::ptree RemoteClient::get_json(const std::string& target) {
             reason = "HTTP " + std::to_string(status);
         } else if (status != 200) {
             throw FetchError(FetchError::Kind::asset,
-                             "HTTP " + std::to_string(status) + ": " + error_message(a.error_body));
+                             "HTTP " + std::to_string(status) + ": " + error_message(a.error_body),
+                             status);
         } else {
             try {
                 std::istringstream in(a.json_body);
@@ -293,6 +295,25 @@ boost::property_tree::ptree RemoteClient::node(const std::string& path, const st
     auto target = "/api/repo/nodes?path=" + escape(path) + "&limit=" + std::to_string(limit);
     if (!cursor.empty()) target += "&cursor=" + escape(cursor);
     return get_json(target);
+}
+
+boost::property_tree::ptree RemoteClient::listing(const std::string& path,
+                                                  const std::string& cursor, int limit) {
+    if (listing_properties_) {
+        auto target = "/api/repo/nodes?path=" + escape(path) + "&limit=" + std::to_string(limit) +
+                      "&properties=1";
+        if (!cursor.empty()) target += "&cursor=" + escape(cursor);
+        try {
+            return get_json(target);
+        } catch (const FetchError& e) {
+            // A wharfd from before the parameter: "unknown query parameter 'properties'".
+            if (e.kind() != FetchError::Kind::asset || e.http_status() != 400 ||
+                std::string_view(e.what()).find("'properties'") == std::string_view::npos)
+                throw;
+            listing_properties_ = false;
+        }
+    }
+    return node(path, cursor, limit);
 }
 
 std::unique_ptr<wharf::BinaryWriter> RemoteClient::download(
@@ -352,7 +373,8 @@ std::unique_ptr<wharf::BinaryWriter> RemoteClient::download(
             throw FetchError(FetchError::Kind::asset,
                              "the asset changed on the remote during the transfer (its digest is "
                              "no longer " +
-                                 expected + "); submit again to fetch the new version");
+                                 expected + "); submit again to fetch the new version",
+                             status, true);
         if (a.restart) {
             // The remote did not continue where we stopped: start over.
             if (on_retry_)
@@ -380,7 +402,8 @@ std::unique_ptr<wharf::BinaryWriter> RemoteClient::download(
             reason = "HTTP " + std::to_string(status);
         } else {
             throw FetchError(FetchError::Kind::asset,
-                             "HTTP " + std::to_string(status) + ": " + error_message(a.error_body));
+                             "HTTP " + std::to_string(status) + ": " + error_message(a.error_body),
+                             status);
         }
         // A dropped connection that moved bytes is progress: the retries
         // count attempts in a row that moved nothing.

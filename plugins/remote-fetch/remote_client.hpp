@@ -3,8 +3,10 @@
 // requests) to a remote wharfd's repository read API, with the plugin's
 // timeouts, retries and back-off.
 //
-// get_json() reads /api/repo/nodes; download() streams /api/repo/binary into
-// a BinaryWriter, never holding the binary in memory, and resumes a dropped
+// get_json() reads /api/repo/nodes (listing() asks for the children's
+// properties too, falling back when the remote does not offer it);
+// download() streams /api/repo/binary into a BinaryWriter, never holding the
+// binary in memory, and resumes a dropped
 // transfer with `Range: bytes=<written>-` and `If-Range: "<sha256>"` (the
 // remote's ETag): a 206 from the right offset continues the same writer; a
 // 200 (the range was not honoured) starts a new writer from byte 0; an ETag
@@ -38,11 +40,18 @@ namespace wharf_remote_fetch {
 class FetchError : public std::runtime_error {
 public:
     enum class Kind { unreachable, unauthorized, asset, stopped, protocol };
-    FetchError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+    /// `http_status`: the remote's answer when it was a refusal (4xx), else 0.
+    /// `changed`: the asset's digest on the remote is not the one expected.
+    FetchError(Kind kind, const std::string& message, long http_status = 0, bool changed = false)
+        : std::runtime_error(message), kind_(kind), http_status_(http_status), changed_(changed) {}
     Kind kind() const noexcept { return kind_; }
+    long http_status() const noexcept { return http_status_; }
+    bool changed() const noexcept { return changed_; }
 
 private:
     Kind kind_;
+    long http_status_;
+    bool changed_;
 };
 
 class RemoteClient {
@@ -63,6 +72,14 @@ public:
     /// previous page's next_cursor, or empty).
     boost::property_tree::ptree node(const std::string& path, const std::string& cursor = {},
                                      int limit = 1000);
+
+    /// Like node(), with each child's properties (and a page's text) when the
+    /// remote offers `properties=1`. A remote that does not know the parameter
+    /// refuses it with 400 naming it: it is then asked without, now and for the
+    /// rest of this client's life. Children without "properties" must have
+    /// their metadata read with node().
+    boost::property_tree::ptree listing(const std::string& path, const std::string& cursor = {},
+                                        int limit = 1000);
 
     /// Streams the binary of `path`, whose digest must be `sha256`, into a
     /// writer from `new_writer` (called again when a transfer must start over)
@@ -90,7 +107,8 @@ private:
     std::string token_;
     const std::atomic<bool>* cancel_;
     std::function<void(const std::string&)> on_retry_;
-    void* curl_ = nullptr;  // CURL*, kept out of the header
+    void* curl_ = nullptr;            // CURL*, kept out of the header
+    bool listing_properties_ = true;  // the remote may offer properties=1
 };
 
 }  // namespace wharf_remote_fetch

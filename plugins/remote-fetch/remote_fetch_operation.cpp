@@ -161,6 +161,9 @@ struct Item {
     std::string local_path;
     std::uint64_t size = 0;
     std::string sha256;
+    /// The node as the listing showed it, with its properties, when the remote
+    /// listed them (saves a request per asset); otherwise read before transfer.
+    std::optional<ptree> listed;
 };
 
 struct Listing {
@@ -184,13 +187,14 @@ Listing list_remote(RemoteClient& client, const FetchRequest& request,
         item.local_path = local;
         item.size = node.get<std::uint64_t>("size", 0);
         item.sha256 = node.get<std::string>("sha256", "");
+        if (node.get_child_optional("properties")) item.listed = node;
         out.bytes += item.size;
         out.assets.push_back(std::move(item));
     };
     for (const auto& path : request.paths) {
         ptree root;
         try {
-            root = client.node(path, {}, 1000);
+            root = client.listing(path, {}, 1000);
         } catch (const FetchError& e) {
             if (e.kind() != FetchError::Kind::asset) throw;
             out.refused.emplace_back(path, e.what());
@@ -218,7 +222,8 @@ Listing list_remote(RemoteClient& client, const FetchRequest& request,
             std::string cursor;
             for (;;) {
                 if (stop_requested()) throw FetchError(FetchError::Kind::stopped, "stopped");
-                ptree page = first ? std::move(*first) : client.node(remote_folder, cursor, 1000);
+                ptree page =
+                    first ? std::move(*first) : client.listing(remote_folder, cursor, 1000);
                 first.reset();
                 if (auto children = page.get_child_optional("children")) {
                     for (const auto& [k, child] : *children) {
@@ -371,6 +376,9 @@ private:
     }
     void worker(std::size_t slot);
     Transfer transfer(RemoteClient& client, std::size_t index, std::atomic<std::int64_t>& moving);
+    // Reads the metadata (unless `listed`), streams and verifies the binary.
+    Transfer fetch(RemoteClient& client, const Item& item, const std::string& source,
+                   const std::optional<ptree>& listed, std::atomic<std::int64_t>& moving);
     void settle(Transfer& t);
     void drain(bool wait);
     void report(const Item& item, const std::string& local, std::uint64_t bytes,
@@ -424,9 +432,24 @@ Transfer Run::transfer(RemoteClient& client, std::size_t index, std::atomic<std:
         t.message = before.message;
         return t;
     }
-    // Metadata as it is now (it may have changed since the listing).
-    auto answer = client.node(item.remote_path, {}, 1);
-    const auto& node = answer.get_child("node");
+    try {
+        t = fetch(client, item, source, item.listed, moving);
+    } catch (const FetchError& e) {
+        // Changed on the remote since it was listed: once more, as it is now.
+        if (!item.listed || !e.changed()) throw;
+        t = fetch(client, item, source, std::nullopt, moving);
+    }
+    t.index = index;
+    return t;
+}
+
+Transfer Run::fetch(RemoteClient& client, const Item& item, const std::string& source,
+                    const std::optional<ptree>& listed, std::atomic<std::int64_t>& moving) {
+    Transfer t;
+    // Metadata as the listing showed it, or as it is now.
+    ptree answer;
+    if (!listed) answer = client.node(item.remote_path, {}, 1);
+    const auto& node = listed ? *listed : answer.get_child("node");
     if (node.get<std::string>("type", "") != "asset") {
         t.message = "'" + item.remote_path + "' is no longer an asset on the remote";
         return t;
@@ -619,6 +642,9 @@ wharf::JobResult Run::execute() {
     }
     for (const auto& page : listing_.pages)
         if (!resumed_) context_.report_row({page, "", "0", "skipped", "a page: not fetched"});
+    // A re-run after a crash does not report these again: they must be stored
+    // (a job checkpoint stores what was reported before it), not buffered.
+    if (id > 0 && !resumed_) context_.checkpoint("listed", "1");
 
     // Transfers: each thread takes the next asset; the progress counts bytes
     // as they arrive, and an asset that ends another way counts its size.

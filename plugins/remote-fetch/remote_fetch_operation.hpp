@@ -2,7 +2,9 @@
 // RemoteFetchOperation: the wharf.Operation "remote-fetch" (topic
 // wharf/remote/fetch). Fetches assets and folders (recursively) from a named
 // remote wharfd into a local destination folder: count() lists the remote
-// and sums the binaries' sizes (the threshold is in bytes); run() transfers up
+// and sums the binaries' sizes (the threshold is in bytes; the listing brings
+// each asset's metadata when the remote offers properties=1, else it is read
+// with one request per asset before its transfer); run() transfers up
 // to `parallel_transfers` binaries at once, each on its own thread and
 // connection, streamed into a BinaryWriter and verified by sha256 before the
 // asset exists; then, on the run's own thread, one repository transaction per

@@ -42,7 +42,7 @@ public:
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             throw std::runtime_error("libcurl could not be initialised");
         curl_ready_ = true;
-        const auto config_dir = host_config_dir();
+        const auto config_dir = context.config().directory();
         auto operation = std::make_shared<RemoteFetchOperation>(repository);
         auto initial = settings_from(context.config().current(kConfigName), config_dir);
         if (auto problem = check(initial)) {

@@ -48,8 +48,8 @@ wharf::ConfigSchema config_schema() {
     url.format = "url";
     auto token = wharf::make_field(
         "token_file", ConfigType::string,
-        "File holding the bearer token (viewer role on the remote); relative to the config "
-        "directory");
+        "File holding the bearer token (viewer role on the remote); a relative path is "
+        "resolved against the config directory");
     token.required = true;
     auto remote = wharf::make_field("", ConfigType::object, "One remote deployment");
     remote.fields = {
@@ -109,7 +109,7 @@ FetchSettings settings_from(const boost::property_tree::ptree& values,
             remote.url = r.get<std::string>("url", "");
             while (!remote.url.empty() && remote.url.back() == '/') remote.url.pop_back();
             remote.token_file = r.get<std::string>("token_file", "");
-            if (remote.token_file.is_relative() && !config_dir.empty())
+            if (remote.token_file.is_relative())
                 remote.token_file = (config_dir / remote.token_file).lexically_normal();
             remote.connect_timeout_ms = r.get<long>("connect_timeout_ms", s.connect_timeout_ms);
             remote.transfer_timeout_ms = r.get<long>("transfer_timeout_ms", s.transfer_timeout_ms);
@@ -137,10 +137,6 @@ std::optional<std::string> check(const FetchSettings& settings) {
         if (remote.url.rfind("http://", 0) != 0 && remote.url.rfind("https://", 0) != 0)
             return "remotes." + name + ".url '" + remote.url +
                    "' must start with http:// or https://";
-        if (remote.token_file.is_relative())
-            return "remotes." + name + ".token_file '" + remote.token_file.string() +
-                   "' is relative and this host does not tell plugins its config directory: use "
-                   "an absolute path";
         try {
             (void)read_token(remote.token_file);
         } catch (const std::exception& e) {
@@ -148,20 +144,6 @@ std::optional<std::string> check(const FetchSettings& settings) {
         }
     }
     return std::nullopt;
-}
-
-std::filesystem::path host_config_dir() {
-    std::ifstream in("/proc/self/cmdline", std::ios::binary);
-    std::vector<std::string> args;
-    for (std::string arg; std::getline(in, arg, '\0');) args.push_back(arg);
-    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
-        if (args[i] == "--config") {
-            std::error_code ec;
-            auto dir = std::filesystem::absolute(args[i + 1], ec);
-            return ec ? std::filesystem::path() : dir.lexically_normal();
-        }
-    }
-    return {};
 }
 
 std::string read_token(const std::filesystem::path& file) {

@@ -2,7 +2,9 @@
 // The remote fetch plugin's configuration (operations/remote-fetch.yaml):
 // its schema, and the values in force as a plain struct. Named remotes carry
 // a base URL and a token file (read at each use, so a rotated token needs no
-// config edit; relative paths are resolved against the config directory) and
+// config edit; a relative path is resolved against the host's config
+// directory, wharf::Config::directory(), and normalised: `secrets/eu.token`
+// is <configs>/secrets/eu.token, `../secrets/eu.token` lies beside it) and
 // may override the timeouts and the bandwidth limit.
 //
 // Values are copied: a run works with the settings it started with.
@@ -53,19 +55,14 @@ struct FetchSettings {
 wharf::ConfigSchema config_schema();
 
 /// The settings from validated values. Relative token files are resolved
-/// against `config_dir` (empty: left relative, and refused by check()).
+/// against `config_dir` (the host's wharf::Config::directory(), absolute) and
+/// normalised lexically ("a/../b" is "b"); absolute ones are kept as given.
 FetchSettings settings_from(const boost::property_tree::ptree& values,
                             const std::filesystem::path& config_dir);
 
 /// What the schema cannot check (remote names, usable token files, delays in
 /// order): a reason to refuse the file, or std::nullopt.
 std::optional<std::string> check(const FetchSettings& settings);
-
-/// The config directory of the running wharfd (its `--config DIR`), read from
-/// /proc/self/cmdline: the SDK does not tell plugins where their files are.
-/// Empty when the process was not started that way (tests hosting plugins
-/// in-process), and then relative token files are refused.
-std::filesystem::path host_config_dir();
 
 /// The token in `file`: its content without surrounding white space. Throws
 /// std::runtime_error naming the file when it cannot be read or is empty.

@@ -29,6 +29,8 @@ constexpr int kMaxConflictRetries = 5;
 constexpr std::size_t kMaxCancelCache = 10000;
 // The job checkpoint holding a finished run's state (for a crash after it).
 constexpr const char* kResultCheckpoint = "rollout.result";
+// The job checkpoint holding the report rows stored before a batch commits.
+constexpr const char* kRowsCheckpoint = "rollout.rows";
 // A cancelled "property" of this name keeps the live page's text.
 constexpr const char* kTextProperty = "wharf:text";
 
@@ -752,6 +754,12 @@ private:
     // Commits `next` (with the batch's changes, already in the session) and
     // only then adopts it and reports the batch.
     void commit(RunState next, std::vector<std::vector<std::string>> rows) {
+        // The repository checkpoint can give back only the last batch's rows,
+        // so the earlier ones must be in the job's report before this batch
+        // commits: a job checkpoint stores what was reported before it (the
+        // host buffers report rows for up to its flush interval otherwise).
+        if (context_.job().id != 0 && state_.rows > 0)
+            context_.checkpoint(kRowsCheckpoint, std::to_string(state_.rows));
         next.rows += rows.size();
         next.batch_rows = rows;
         session_->set_checkpoint(name_, next.encode());

@@ -465,7 +465,7 @@ TEST_CASE("queues, plugins and config show what the host runs", "[http]") {
     std::map<std::string, json> by_file;
     for (const auto& p : plugins) by_file[p["file"]] = p;
     CHECK(by_file["greeter_v1.so"]["state"] == "active");
-    CHECK(by_file["greeter_v1.so"]["abi"] == "1.1");
+    CHECK(by_file["greeter_v1.so"]["abi"] == "1.2");
     CHECK(!by_file["greeter_v1.so"]["version"].get<std::string>().empty());
     CHECK(by_file["throws_in_start.so"]["state"] == "failed");
     CHECK(by_file["throws_in_start.so"]["reason"].get<std::string>().find("start failed") !=

@@ -115,7 +115,7 @@ TEST_CASE("a plugin built against another ABI major is refused naming both versi
     REQUIRE(info);
     CHECK(info->state == PluginState::failed);
     CHECK(info->reason ==
-          "plugin built against SDK ABI 99.0, host provides ABI 1.1 (major differs)");
+          "plugin built against SDK ABI 99.0, host provides ABI 1.2 (major differs)");
     CHECK(info->abi_major == 99);
 }
 

@@ -343,3 +343,67 @@ TEST_CASE(
     // Two blobs (a.jpg and c.pdf), nothing of b.png, no temporary file.
     CHECK(pair.local_blob_files() == std::pair<std::size_t, std::size_t>{2, 0});
 }
+
+TEST_CASE(
+    "a folder listing with properties=1 carries each child's properties, and a remote fetch "
+    "of a folder reads metadata from it instead of one request per asset",
+    "[remote-fetch][wharfd]") {
+    FetchPair pair;
+    std::map<std::string, std::string> expected_titles;
+    {
+        auto repo = pair.remote.open_repository();
+        wharf::test::seed_small_tree(*repo);
+        for (int i = 0; i < 20; ++i) {
+            auto title = "asset " + std::to_string(i);
+            wharf::test::seed_asset(*repo, "/content/dam/many/a" + std::to_string(i) + ".bin",
+                                    100 + i, 100 + i,
+                                    {{"dc:title", wharf::Property::string(title)}});
+            expected_titles["a" + std::to_string(i) + ".bin"] = title;
+        }
+    }
+    pair.start();
+
+    // The remote's listing: properties only when asked, as the node shows them.
+    auto with = Json::parse(
+        pair.remote_api->get("/api/repo/nodes?path=/content/dam/src/photos&properties=1").body);
+    auto without =
+        Json::parse(pair.remote_api->get("/api/repo/nodes?path=/content/dam/src/photos").body);
+    REQUIRE(with["children"].size() == 2);
+    REQUIRE(without["children"].size() == 2);
+    auto a_jpg = Json::parse(
+        pair.remote_api->get("/api/repo/nodes?path=/content/dam/src/photos/a.jpg").body)["node"];
+    CHECK(with["children"][0]["path"] == "/content/dam/src/photos/a.jpg");
+    CHECK(with["children"][0]["properties"] == a_jpg["properties"]);
+    CHECK(with["children"][1]["properties"] == Json::object());
+    CHECK_FALSE(without["children"][0].contains("properties"));
+    auto bad = pair.remote_api->get("/api/repo/nodes?path=/content/dam&properties=yes");
+    CHECK(bad.status == 400);
+    CHECK(Json::parse(bad.body)["error"]["field"] == "properties");
+
+    auto node_requests = [&] {
+        auto body = pair.remote_api->get("/metrics").body;
+        const std::string series =
+            R"(wharf_http_requests_total{route="/api/repo/nodes",method="GET",status="200"} )";
+        auto at = body.find(series);
+        REQUIRE(at != std::string::npos);
+        return std::stod(body.substr(at + series.size(), body.find('\n', at) - at));
+    };
+    const auto before = node_requests();
+    auto response = pair.submit({{"remote", "src"},
+                                 {"paths", {"/content/dam/many"}},
+                                 {"destination", "/content/dam/copies"}});
+    INFO(response.body);
+    REQUIRE(response.status == 200);
+    CHECK(Json::parse(response.body)["outcome"] == "succeeded");
+    const auto requests = node_requests() - before;
+    // Listing the folder (for the count, then for the run), not one per asset.
+    CHECK(requests >= 1);
+    CHECK(requests < 20);
+    for (const auto& [name, title] : expected_titles) {
+        auto local = Json::parse(
+            pair.local_api->get("/api/repo/nodes?path=/content/dam/copies/many/" + name).body);
+        INFO(name);
+        CHECK(local["node"]["properties"]["dc:title"]["values"][0] == title);
+    }
+    CHECK(pair.local_tree("/content/dam/copies/many") == pair.remote_tree("/content/dam/many"));
+}

@@ -35,7 +35,7 @@ TEST_CASE("wharfd --version prints the host version and the SDK ABI", "[wharfd]"
     REQUIRE(status);
     CHECK(WIFEXITED(*status));
     CHECK(WEXITSTATUS(*status) == 0);
-    CHECK_THAT(p.output(), Catch::StartsWith("wharfd ") && Catch::Contains("SDK ABI 1.1"));
+    CHECK_THAT(p.output(), Catch::StartsWith("wharfd ") && Catch::Contains("SDK ABI 1.2"));
 }
 
 TEST_CASE("wharfd starts plugins from its plugins dir and on SIGTERM stops them in reverse "

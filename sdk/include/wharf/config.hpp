@@ -20,8 +20,18 @@
 //
 // Values in the delivered ptree are strings as boost::property_tree stores
 // them; read them with `get<T>(key)`. Lists are children with empty keys.
+//
+// Files a configuration names (a token file, a template) are best given
+// relative to the config directory, which Config::directory() returns: the
+// same configs/ tree then works wherever the host is installed.
+//
+// ABI: Config::directory() was added at the end of Config in SDK ABI 1.2. A
+// plugin built against 1.1 keeps loading on a 1.2 host (it never calls it); a
+// plugin built against 1.2 is refused by a 1.1 host, whose Config has no such
+// entry (see version.hpp).
 
 #include <boost/property_tree/ptree.hpp>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -115,6 +125,16 @@ public:
         std::function<ConfigVerdict(const std::string& instance,
                                     const std::optional<boost::property_tree::ptree>& values)>
             on_update) = 0;
+
+    /// The host's configuration directory (`wharfd --config DIR`), absolute and
+    /// lexically normal, e.g. "/etc/wharf/configs". Resolve a relative path a
+    /// configuration names against it: `directory() / "secrets/eu.token"`, and
+    /// normalise the result (`lexically_normal()`), so that "../x" names x beside
+    /// the config directory. A host without configuration files (defaults only,
+    /// e.g. an embedded host in a test) returns its working directory at the
+    /// plugin's start. Fixed for the life of this object; never throws.
+    /// Added at the end of Config in SDK ABI 1.2.
+    virtual std::filesystem::path directory() const = 0;
 };
 
 // --- schema <-> ptree, used by the manifest -------------------------------------------

@@ -189,12 +189,17 @@ public:
     virtual void log(std::string_view line) = 0;
 
     /// Appends a row to the job's report (the CSV download). By convention a
-    /// consumer that wants a header row reports it first.
+    /// consumer that wants a header row reports it first. Log lines, report
+    /// rows and progress are buffered by the host and reach the store at least
+    /// every flush interval, when the run ends, and at every checkpoint(): a
+    /// crash of the host may lose those reported since the last of these.
     virtual void report_row(std::vector<std::string> cells) = 0;
 
-    /// Stores `value` under `key` with the job, durably before it returns. A
-    /// re-run of the same job (retry, crash recovery, plugin upgrade) reads it
-    /// back to resume. Setting a key again replaces it.
+    /// Stores `value` under `key` with the job, durably before it returns,
+    /// together with every log line, report row and progress step reported
+    /// before it (they are stored first). A re-run of the same job (retry,
+    /// crash recovery, plugin upgrade) reads it back to resume. Setting a key
+    /// again replaces it.
     virtual void checkpoint(std::string_view key, std::string_view value) = 0;
 
     /// The value last stored under `key` for this job, or std::nullopt.
