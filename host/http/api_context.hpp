@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -40,6 +41,16 @@ struct ReadinessCache {
     std::string store_error;
 };
 
+/// The open GET /api/jobs/{id}/log?follow=1 streams. Each holds a worker
+/// thread until it ends, so job_routes.cpp caps them; HttpServer::stop() sets
+/// `stopping` and wakes them, and they end at once.
+struct LogStreams {
+    std::mutex mutex;
+    std::condition_variable changed;  ///< `stopping` set, or a stream ended
+    std::size_t open = 0;
+    bool stopping = false;
+};
+
 struct ApiContext {
     HttpServerOptions options;
     HttpBackends backends;
@@ -48,6 +59,7 @@ struct ApiContext {
     std::shared_ptr<JobMetrics> job_metrics = std::make_shared<JobMetrics>();
     ConfigRefusalCounter refusals;
     ReadinessCache readiness;
+    LogStreams log_streams;
     std::shared_ptr<spdlog::logger> log;
 
     ApiContext(HttpServerOptions o, HttpBackends b)

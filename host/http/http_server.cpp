@@ -107,6 +107,34 @@ std::pair<std::string, int> split_listen(const std::string& listen) {
     return {host, port};
 }
 
+// Reads the body of a request to a route that takes JSON into req.body, up
+// to `limit` bytes whether its length is declared or not (a chunked body has
+// none for the pre-routing check to refuse).
+void read_json_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                    std::size_t limit) {
+    std::string body;
+    bool over = false;
+    bool complete = reader([&](const char* data, std::size_t size) {
+        if (body.size() + size > limit) {
+            over = true;
+            return false;
+        }
+        body.append(data, size);
+        return true;
+    });
+    if (over)
+        throw ApiError{
+            413, "payload_too_large",
+            "the request body is too large (at most " + std::to_string(limit) + " bytes)", ""};
+    if (!complete) throw ApiError{400, "bad_request", "the request body did not arrive whole", ""};
+    // httplib hands handlers a const Request, but the object is its own and
+    // not const: the handlers read the body where httplib would have put it.
+    const_cast<httplib::Request&>(req).body = std::move(body);
+}
+
+// Answers a request on `route`: authentication, the role, then the handler.
+// `reader` is the unread body of a route that takes one (POST, PUT, DELETE):
+// a body handler reads it itself, any other handler finds it in req.body.
 void dispatch(ApiContext& ctx, const RouteEntry& route, const httplib::Request& req,
               httplib::Response& res, const httplib::ContentReader* reader = nullptr) {
     t_route = route.path;
@@ -144,6 +172,7 @@ void dispatch(ApiContext& ctx, const RouteEntry& route, const httplib::Request& 
         if (reader && route.body_handler) {
             route.body_handler(ctx, req, *reader, res, user);
         } else {
+            if (reader) read_json_body(req, *reader, ctx.options.max_body_bytes);
             route.handler(ctx, req, res, user);
         }
     } catch (const ApiError& e) {
@@ -254,6 +283,10 @@ void HttpServer::start() {
         ctx.log->error("users file refused, no API user can log in error=\"{}\"",
                        problem.to_string());
 
+    {
+        std::lock_guard lock(ctx.log_streams.mutex);
+        ctx.log_streams.stopping = false;
+    }
     const auto& options = ctx.options;
     server.new_task_queue = [threads = options.worker_threads,
                              pending = options.max_pending_connections] {
@@ -269,15 +302,46 @@ void HttpServer::start() {
     server.set_tcp_nodelay(true);
 
     std::vector<std::regex> upload_routes;
-    for (const auto& route : impl.routes)
+    std::vector<std::pair<std::string, std::regex>> all_routes;
+    for (const auto& route : impl.routes) {
         if (route.body_handler) upload_routes.emplace_back(route.pattern);
+        all_routes.emplace_back(route.method, route.pattern);
+    }
     server.set_pre_routing_handler([json_max = options.max_body_bytes,
-                                    upload_max = options.max_upload_bytes,
-                                    upload_routes](const httplib::Request& req,
-                                                   httplib::Response& res) {
+                                    upload_max = options.max_upload_bytes, upload_routes,
+                                    all_routes](const httplib::Request& req,
+                                                httplib::Response& res) {
         t_route = "unmatched";
         t_start = Clock::now();
         t_user.clear();
+        // A request with neither Content-Length nor Transfer-Encoding has no
+        // body (RFC 9112, 6.3); httplib would wait for one until the client
+        // closes (`curl -X POST` sends neither). The request is httplib's own
+        // object, not const.
+        if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+             req.method == "DELETE") &&
+            !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
+            const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
+        // httplib reads a chunked body whole, however long, unless a route
+        // takes it unread (POST and PUT routes do: dispatch holds it to the
+        // limit). Refuse the others before reading a byte, and close.
+        if (req.has_header("Transfer-Encoding")) {
+            const bool routed =
+                std::any_of(all_routes.begin(), all_routes.end(), [&](const auto& route) {
+                    return route.first == req.method && std::regex_match(req.path, route.second);
+                });
+            if (!routed || (req.method != "POST" && req.method != "PUT")) {
+                res.set_header("Connection", "close");
+                if (routed) {
+                    send_error(res, 400, "bad_request",
+                               req.method + " " + req.path + " takes no request body");
+                } else {
+                    send_error(res, 404, "not_found",
+                               "no route for " + req.method + " " + req.path);
+                }
+                return httplib::Server::HandlerResponse::Handled;
+            }
+        }
         // A CSV upload to a route that streams its body has its own limit.
         const bool upload =
             req.method == "POST" && req.get_header_value("Content-Type").rfind("text/csv", 0) == 0 &&
@@ -347,38 +411,38 @@ void HttpServer::start() {
     });
 
     for (const auto& route : impl.routes) {
-        auto handler = [&ctx, &route](const httplib::Request& req, httplib::Response& res) {
-            dispatch(ctx, route, req, res);
+        // Routes that may get a body take it unread, so that its size is held
+        // to the limit as it arrives (dispatch, read_json_body).
+        auto with_body = [&ctx, &route](const httplib::Request& req, httplib::Response& res,
+                                        const httplib::ContentReader& reader) {
+            // A body left unread, or read in part, would be taken for the
+            // next request on this connection: close it instead.
+            bool complete = false;
+            httplib::ContentReader tracked(
+                [&](httplib::ContentReceiver receiver) {
+                    return complete = reader(std::move(receiver));
+                },
+                [&](httplib::MultipartContentHeader header, httplib::ContentReceiver receiver) {
+                    return complete = reader(std::move(header), std::move(receiver));
+                });
+            dispatch(ctx, route, req, res, &tracked);
+            auto length = req.get_header_value("Content-Length");
+            bool has_body =
+                (!length.empty() && length != "0") || req.has_header("Transfer-Encoding");
+            if (has_body && !complete) res.set_header("Connection", "close");
         };
         std::string method = route.method;
-        if (route.body_handler && method == "POST") {
-            server.Post(route.pattern, [&ctx, &route](const httplib::Request& req,
-                                                      httplib::Response& res,
-                                                      const httplib::ContentReader& reader) {
-                // A body left unread, or read in part, would be taken for the
-                // next request on this connection: close it instead.
-                bool complete = false;
-                httplib::ContentReader tracked(
-                    [&](httplib::ContentReceiver receiver) {
-                        return complete = reader(std::move(receiver));
-                    },
-                    [&](httplib::MultipartContentHeader header, httplib::ContentReceiver receiver) {
-                        return complete = reader(std::move(header), std::move(receiver));
-                    });
-                dispatch(ctx, route, req, res, &tracked);
-                auto length = req.get_header_value("Content-Length");
-                bool has_body = (!length.empty() && length != "0") ||
-                                req.has_header("Transfer-Encoding");
-                if (has_body && !complete) res.set_header("Connection", "close");
-            });
-        } else if (method == "GET") {
-            server.Get(route.pattern, handler);
+        if (method == "GET") {
+            server.Get(route.pattern,
+                       [&ctx, &route](const httplib::Request& req, httplib::Response& res) {
+                           dispatch(ctx, route, req, res);
+                       });
         } else if (method == "POST") {
-            server.Post(route.pattern, handler);
+            server.Post(route.pattern, with_body);
         } else if (method == "DELETE") {
-            server.Delete(route.pattern, handler);
+            server.Delete(route.pattern, with_body);
         } else if (method == "PUT") {
-            server.Put(route.pattern, handler);
+            server.Put(route.pattern, with_body);
         }
     }
 
@@ -404,6 +468,17 @@ void HttpServer::start() {
 
 void HttpServer::stop() {
     if (!impl_ || !impl_->started) return;
+    // Followed logs end first, each with its `end` event, while their
+    // connections can still carry it; httplib's stop would cut them short.
+    auto& streams = impl_->ctx.log_streams;
+    {
+        std::unique_lock lock(streams.mutex);
+        streams.stopping = true;
+        streams.changed.notify_all();
+        // A stream blocked on a slow client gives up after the write timeout.
+        streams.changed.wait_for(lock, impl_->ctx.options.write_timeout + std::chrono::seconds(1),
+                                 [&] { return streams.open == 0; });
+    }
     impl_->server.stop();
     if (impl_->thread.joinable()) impl_->thread.join();
     impl_->started = false;

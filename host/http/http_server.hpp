@@ -10,16 +10,20 @@
 // naming the role. Errors are JSON: {"error": {"code", "message", "field"}}.
 // A refused request changes nothing.
 //
-// Resources: a request body is refused with 413 above `max_body_bytes`, except
+// Resources: a request body is refused with 413 above `max_body_bytes` (one
+// that comes chunked, with no declared length, is read no further), except
 // a CSV upload (a text/csv body to POST /api/operations/{operation}), which is
 // streamed to a temporary file in the repository's binary store as it arrives
 // and refused with 413 above `max_upload_bytes` (the temporary file removed);
 // reads and writes time out; connections are served by a fixed pool of worker
 // threads, and when every worker is busy and `max_pending_connections` wait,
 // the accept thread waits too (the kernel's backlog holds the rest), so load
-// never grows memory without bound. The server has its own threads: nothing
-// it does runs on, or waits for, the job dispatcher, except the JobManager and
-// JobStore calls it makes.
+// never grows memory without bound. A followed job log (Server-Sent Events)
+// holds its worker until the job ends, so such streams are capped at
+// `max_log_streams` and last at most `log_stream_max_duration`; stop() ends
+// them first. The server has its own threads: nothing it does runs on, or
+// waits for, the job dispatcher, except the JobManager and JobStore calls it
+// makes.
 //
 // Ownership: the backends are not owned and must outlive the server (stop()
 // or the destructor ends every request in flight first).
@@ -62,6 +66,12 @@ struct HttpServerOptions {
     std::chrono::seconds keep_alive_timeout{5};
     std::size_t worker_threads = 8;
     std::size_t max_pending_connections = 64;
+    /// GET /api/jobs/{id}/log?follow=1 streams open at once (each holds a
+    /// worker thread while it lasts); 0 = half the workers, at least 1. One
+    /// more gets 503 with Retry-After.
+    std::size_t max_log_streams = 0;
+    /// A log stream ends after this long (the client reconnects with its cursor).
+    std::chrono::milliseconds log_stream_max_duration{std::chrono::hours(1)};
 };
 
 /// GET /api/cluster: the instances sharing this host's store.

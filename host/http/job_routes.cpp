@@ -1,5 +1,9 @@
-// Job routes of the admin API: list (JSON and CSV), details, log, report,
-// enqueue, stop and delete (operations: operation_routes.cpp).
+// Job routes of the admin API: list (JSON and CSV), details, log (paged, or
+// followed as Server-Sent Events), report, enqueue, stop and delete
+// (operations: operation_routes.cpp).
+//
+// A followed log polls the job store, not in-process events, so it follows a
+// job that another instance of a cluster runs just as well.
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -21,6 +25,15 @@ using httplib::Response;
 constexpr std::size_t kMaxPageSize = 1000;
 constexpr std::size_t kCsvPageSize = 1000;
 constexpr int kMaxJsonDepth = 32;
+
+// Followed logs: how often the store is asked for new lines, how many lines
+// one read takes, how long a quiet stream waits before a comment keeps
+// proxies (and the client's read timeout) from taking it for dead, and the
+// Retry-After of a 503 when every stream is taken.
+constexpr auto kLogPollInterval = std::chrono::milliseconds(150);
+constexpr std::size_t kLogStreamBatch = 500;
+constexpr auto kLogKeepAlive = std::chrono::seconds(10);
+constexpr int kLogStreamRetryAfterSeconds = 5;
 
 void allow_params(const Request& req, std::initializer_list<std::string_view> allowed) {
     for (const auto& [name, value] : req.params) {
@@ -180,9 +193,219 @@ void get_job(ApiContext& ctx, const Request& req, Response& res, const ApiUser&)
     send_json(res, 200, job_to_json(require_job(ctx, job_id_param(req))));
 }
 
+// The event of one log line: `id:` is the line's seq (the cursor to resume
+// from, which a browser's EventSource sends back as Last-Event-ID), `data:`
+// the time and the text as the paged text form shows them. A line break
+// inside a log line starts another data: field, which clients join with "\n".
+std::string log_line_event(const JobLogLine& line) {
+    std::string out = "id: " + std::to_string(line.seq) + "\n";
+    const std::string text = format_time(line.at) + " " + line.line;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= text.size(); ++i) {
+        if (i < text.size() && text[i] != '\n' && text[i] != '\r') continue;
+        out.append("data: ").append(text, start, i - start).push_back('\n');
+        if (i + 1 < text.size() && text[i] == '\r' && text[i + 1] == '\n') ++i;
+        start = i + 1;
+    }
+    out.push_back('\n');
+    return out;
+}
+
+// One GET /api/jobs/{id}/log?follow=1 response: sends the lines after the
+// cursor, then new lines as the store gets them, and ends with an `end` event
+// once the job is final and its last lines are out (or it was deleted, the
+// stream reached its maximum duration, or the server stops). It holds one of
+// ctx.log_streams' places from open() until it ends (before its end event
+// goes out, so that a client reconnecting at once finds the place free), the
+// client has gone, or the store failed.
+class LogStream {
+public:
+    // nullptr when every place is taken or the server is stopping.
+    static std::shared_ptr<LogStream> open(ApiContext& ctx, JobId id, std::int64_t after,
+                                           std::string& refusal) {
+        const auto& o = ctx.options;
+        const std::size_t cap = o.max_log_streams > 0
+                                    ? o.max_log_streams
+                                    : std::max<std::size_t>(1, o.worker_threads / 2);
+        std::lock_guard lock(ctx.log_streams.mutex);
+        if (ctx.log_streams.stopping) {
+            refusal = "the server is stopping";
+            return nullptr;
+        }
+        if (ctx.log_streams.open >= cap) {
+            refusal = std::to_string(cap) +
+                      " job logs are followed already, the most this server allows at once; try "
+                      "again later, or read the log in pages (without follow)";
+            return nullptr;
+        }
+        ++ctx.log_streams.open;
+        return std::shared_ptr<LogStream>(new LogStream(ctx, id, after));
+    }
+
+    ~LogStream() { release(); }
+
+    LogStream(const LogStream&) = delete;
+    LogStream& operator=(const LogStream&) = delete;
+
+    // One call of httplib's chunked content provider: false ends the
+    // response at once (the client has gone, or the store failed).
+    bool next(httplib::DataSink& sink) {
+        bool more = false;
+        try {
+            more = step(sink);
+        } catch (...) {
+            release();
+            throw;
+        }
+        if (!more || ended_) release();
+        return more;
+    }
+
+    JobId id() const noexcept { return id_; }
+
+private:
+    LogStream(ApiContext& ctx, JobId id, std::int64_t after)
+        : ctx_(ctx),
+          id_(id),
+          after_(after),
+          deadline_(std::chrono::steady_clock::now() + ctx.options.log_stream_max_duration),
+          last_write_(std::chrono::steady_clock::now()) {}
+
+    void release() {
+        if (released_) return;
+        released_ = true;
+        {
+            std::lock_guard lock(ctx_.log_streams.mutex);
+            --ctx_.log_streams.open;
+        }
+        ctx_.log_streams.changed.notify_all();
+    }
+
+    bool step(httplib::DataSink& sink) {
+        if (stopping()) return end(sink, "shutdown");
+        auto job = ctx_.backends.store->find(id_);
+        if (!job) return end(sink, "deleted");
+        state_ = job->state;
+        result_message_ = job->result_message;
+        // The state is read before the lines: a job that was final then has
+        // all its lines stored (the engine writes them before it finishes).
+        auto lines = ctx_.backends.store->log(id_, after_, kLogStreamBatch);
+        if (!lines.empty()) {
+            std::string chunk;
+            for (const auto& line : lines) chunk += log_line_event(line);
+            after_ = lines.back().seq;
+            if (!write(sink, chunk)) return false;
+            if (lines.size() == kLogStreamBatch) return true;  // more are waiting
+        }
+        if (is_final(job->state)) return end(sink, "final");
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline_) return end(sink, "timeout");
+        if (now - last_write_ >= kLogKeepAlive && !write(sink, ": keep-alive\n\n")) return false;
+        if (!sink.is_writable()) return false;  // the client has closed the connection
+        std::unique_lock lock(ctx_.log_streams.mutex);
+        if (ctx_.log_streams.changed.wait_for(lock, kLogPollInterval,
+                                              [&] { return ctx_.log_streams.stopping; })) {
+            lock.unlock();
+            return end(sink, "shutdown");
+        }
+        return true;
+    }
+
+    bool stopping() {
+        std::lock_guard lock(ctx_.log_streams.mutex);
+        return ctx_.log_streams.stopping;
+    }
+
+    bool write(httplib::DataSink& sink, const std::string& text) {
+        last_write_ = std::chrono::steady_clock::now();
+        return sink.write(text.data(), text.size());
+    }
+
+    // The last event: why the stream ends, the job's state and the cursor to
+    // resume from. "final" and "deleted" are for good; after "timeout" or
+    // "shutdown" the client reconnects with the cursor.
+    bool end(httplib::DataSink& sink, const char* reason) {
+        ended_ = true;
+        release();
+        Json data;
+        data["reason"] = reason;
+        data["job_id"] = id_;
+        const bool known = state_ && std::string_view(reason) != "deleted";
+        data["state"] = known ? Json(to_string(*state_)) : Json(nullptr);
+        data["status"] = known ? Json(aem_label(*state_)) : Json(nullptr);
+        data["result_message"] = known ? Json(result_message_) : Json(nullptr);
+        data["next_after"] = after_;
+        std::string event = "event: end\nid: " + std::to_string(after_) +
+                            "\ndata: " + data.dump(-1, ' ', false, Json::error_handler_t::replace) +
+                            "\n\n";
+        if (!write(sink, event)) return false;
+        sink.done();
+        return true;
+    }
+
+    ApiContext& ctx_;
+    const JobId id_;
+    std::int64_t after_;
+    const std::chrono::steady_clock::time_point deadline_;
+    std::chrono::steady_clock::time_point last_write_;
+    std::optional<JobState> state_;
+    std::string result_message_;
+    bool ended_ = false;
+    bool released_ = false;
+};
+
+// GET /api/jobs/{id}/log?follow=1: the log as text/event-stream.
+void follow_job_log(ApiContext& ctx, const Request& req, Response& res, JobId id) {
+    for (const char* name : {"limit", "format"})
+        if (req.has_param(name))
+            throw ApiError{400, "invalid_argument",
+                           std::string("'") + name +
+                               "' does not apply with follow=1: the stream sends every line, as "
+                               "text/event-stream",
+                           name};
+    std::int64_t after = 0;
+    if (auto v = param(req, "after"))
+        after = integer_param("after", *v, 0, std::numeric_limits<std::int64_t>::max());
+    // An EventSource that reconnects sends the last id it saw: resume there.
+    if (req.has_header("Last-Event-ID"))
+        after = integer_param("Last-Event-ID", req.get_header_value("Last-Event-ID"), 0,
+                              std::numeric_limits<std::int64_t>::max());
+    require_job(ctx, id);
+    std::string refusal;
+    auto stream = LogStream::open(ctx, id, after, refusal);
+    if (!stream) {
+        res.set_header("Retry-After", std::to_string(kLogStreamRetryAfterSeconds));
+        throw ApiError{503, "too_many_streams", refusal, ""};
+    }
+    res.status = 200;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");  // nor may a proxy hold the events back
+    // A stream's worker goes back to the pool when it ends, rather than wait
+    // on the connection for a next request that seldom comes.
+    res.set_header("Connection", "close");
+    auto log = ctx.log;
+    // Exactly "text/event-stream": httplib compresses other text/ types when
+    // the client accepts it, and a compressor holds small chunks back.
+    res.set_chunked_content_provider(
+        "text/event-stream", [stream, log](std::size_t, httplib::DataSink& sink) {
+            try {
+                return stream->next(sink);
+            } catch (const std::exception& e) {
+                log->error("http log stream failed job={} error=\"{}\"", stream->id(), e.what());
+                return false;  // the client sees the stream cut without an end event
+            }
+        });
+}
+
 void job_log(ApiContext& ctx, const Request& req, Response& res, const ApiUser&) {
-    allow_params(req, {"after", "limit", "format"});
+    allow_params(req, {"after", "limit", "format", "follow"});
     auto id = job_id_param(req);
+    if (auto v = param(req, "follow")) {
+        if (*v != "0" && *v != "1" && *v != "true" && *v != "false")
+            throw ApiError{400, "invalid_argument",
+                           "'follow' must be 1 or 0 (true or false), not '" + *v + "'", "follow"};
+        if (*v == "1" || *v == "true") return follow_job_log(ctx, req, res, id);
+    }
     auto job = require_job(ctx, id);
     std::int64_t after = 0;
     std::size_t limit = 500;

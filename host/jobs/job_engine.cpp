@@ -126,6 +126,12 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
         std::atomic<std::int64_t> progress_done{0};
         std::atomic<std::int64_t> progress_total{0};
         std::int64_t started_us = 0;
+        // The run's buffered log lines, report rows and progress (RunContext)
+        // and, while the consumer runs, how to write them when they are older
+        // than flush_interval: the timer does it for a consumer that reported
+        // and then blocks, so a followed log shows its lines anyway.
+        std::mutex buffer_mutex;
+        std::function<void()> flush_stale;  // guarded by buffer_mutex
         // Guarded by Core::mutex.
         std::optional<std::int64_t> stop_at_us;
         std::optional<std::int64_t> drain_deadline_us;
@@ -763,6 +769,27 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
         }
     }
 
+    // Writes what running consumers reported and did not flush themselves
+    // within flush_interval (outside the engine lock: it is store I/O).
+    void flush_stale_buffers() {
+        std::vector<std::shared_ptr<Run>> runs;
+        {
+            std::lock_guard lock(mutex);
+            runs.reserve(running.size());
+            for (auto& [id, run] : running) runs.push_back(run);
+        }
+        for (auto& run : runs) {
+            std::lock_guard buffer(run->buffer_mutex);
+            if (!run->flush_stale) continue;
+            try {
+                run->flush_stale();
+            } catch (const std::exception& e) {
+                log->warn("job log or progress not written id={} error={}", run->job->id,
+                          e.what());
+            }
+        }
+    }
+
     // Moves waiting jobs out of queues that no longer take them.
     void reroute() {
         std::vector<WaitingGroup> groups;
@@ -820,6 +847,7 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
                 log->error("job scheduler failed; retrying error={}", e.what());
             }
             check_runs();
+            flush_stale_buffers();
             auto deadline = SystemClock::now() + check_interval();
             if (next && *next < deadline) deadline = *next;
             lock.lock();
@@ -957,6 +985,7 @@ public:
     const Ptree& payload() const override { return run_.job->payload; }
 
     void init_progress(std::int64_t total) override {
+        std::lock_guard buffer(run_.buffer_mutex);
         run_.progress_total = std::max<std::int64_t>(0, total);
         run_.progress_done = 0;
         progress_dirty_ = true;
@@ -965,6 +994,7 @@ public:
     }
 
     void increment_progress(std::int64_t steps) override {
+        std::lock_guard buffer(run_.buffer_mutex);
         std::int64_t total = run_.progress_total.load();
         std::int64_t done = run_.progress_done.load() + std::max<std::int64_t>(0, steps);
         if (total > 0) done = std::min(done, total);
@@ -975,18 +1005,21 @@ public:
     }
 
     void log(std::string_view line) override {
+        std::lock_guard buffer(run_.buffer_mutex);
         logs_.emplace_back(line);
         beat();
         maybe_flush();
     }
 
     void report_row(std::vector<std::string> cells) override {
+        std::lock_guard buffer(run_.buffer_mutex);
         rows_.push_back(std::move(cells));
         beat();
         maybe_flush();
     }
 
     void checkpoint(std::string_view key, std::string_view value) override {
+        std::lock_guard buffer(run_.buffer_mutex);
         beat();
         flush();
         if (core_.closed.load()) throw std::runtime_error("job engine is shut down");
@@ -1022,7 +1055,15 @@ public:
         }
     }
 
-    // Writes what is buffered. Called at the end of the run too.
+    // Writes what is buffered when it is older than flush_interval. The
+    // caller holds run_.buffer_mutex.
+    void flush_if_stale() {
+        if (logs_.empty() && rows_.empty() && !progress_dirty_) return;
+        if (now_us() - last_flush_us_ >= core_.options.flush_interval.count() * 1000) flush();
+    }
+
+    // Writes what is buffered. Called at the end of the run too. The caller
+    // holds run_.buffer_mutex.
     void flush(bool final = false) {
         if (core_.closed.load()) return;
         JobId id = run_.job->id;
@@ -1078,6 +1119,10 @@ private:
 
 JobCompletion JobEngine::Core::execute(const std::shared_ptr<Run>& run) {
     RunContext context(*this, *run);
+    {
+        std::lock_guard buffer(run->buffer_mutex);
+        run->flush_stale = [&context] { context.flush_if_stale(); };
+    }
     JobResult result;
     try {
         result = run->consumer.consumer->process(context);
@@ -1091,6 +1136,8 @@ JobCompletion JobEngine::Core::execute(const std::shared_ptr<Run>& run) {
                    run->consumer.owner);
     }
     try {
+        std::lock_guard buffer(run->buffer_mutex);
+        run->flush_stale = nullptr;
         context.flush(true);
     } catch (const std::exception& e) {
         log->warn("job log or progress not written at the end of the run id={} error={}",

@@ -1,9 +1,14 @@
 // The `http:` section of wharf.yaml: the admin API's body and upload limits
 // (and its timeouts and worker threads) validated by the host schema, read
 // into HostSettings, and enforced by a real wharfd started with them.
-#include <catch2/catch.hpp>
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -33,6 +38,69 @@ const std::string kOperatorToken = "operator-token-0123456789";
 void write_file(const fs::path& file, const std::string& text) {
     fs::create_directories(file.parent_path());
     std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
+}
+
+struct RawResponse {
+    int status = 0;
+    std::string body;
+};
+
+// METHOD PATH with `body` sent chunked (no declared length) in 1 KiB chunks
+// over a fresh connection to `address` (host:port); stops sending when the
+// server answers (or closes) early, and returns its answer.
+RawResponse chunked_request(const std::string& address, const std::string& method,
+                            const std::string& path, const std::string& body) {
+    auto colon = address.rfind(':');
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+    ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    RawResponse out;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return out;
+    }
+    std::string request =
+        method + " " + path + " HTTP/1.1\r\nHost: " + address + "\r\nAuthorization: Bearer " +
+        kOperatorToken + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (std::size_t at = 0; at < body.size(); at += 1024) {
+        auto piece = body.substr(at, 1024);
+        char size[16];
+        std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+        request += size + piece + "\r\n";
+    }
+    request += "0\r\n\r\n";
+    for (std::size_t sent = 0; sent < request.size();) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 0) > 0) break;  // the server answered before the body ended
+        auto n = ::send(fd, request.data() + sent,
+                        std::min<std::size_t>(request.size() - sent, 16384), MSG_NOSIGNAL);
+        if (n <= 0) break;  // the server closed
+        sent += static_cast<std::size_t>(n);
+    }
+    std::string response;
+    char buf[4096];
+    for (;;) {
+        auto end = response.find("\r\n\r\n");
+        if (end != std::string::npos) {
+            auto at = response.find("Content-Length: ");
+            if (at != std::string::npos &&
+                response.size() >= end + 4 + std::stoul(response.substr(at + 16)))
+                break;
+        }
+        auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        response.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    if (response.size() > 12) out.status = std::stoi(response.substr(9, 3));
+    auto end = response.find("\r\n\r\n");
+    if (end != std::string::npos) out.body = response.substr(end + 4);
+    return out;
 }
 
 std::string refusal(const fs::path& dir) {
@@ -216,6 +284,76 @@ TEST_CASE("wharfd enforces max_body_bytes and max_upload_bytes from wharf.yaml",
         INFO(created.body);
         CHECK(created.status == 201);
         CHECK(job_count() == jobs_before + 1);
+    }
+
+    SECTION("a chunked JSON body over max_body_bytes gets 413 on every route and changes nothing") {
+        const Json big = {{"topic", "wharf/limits"},
+                          {"payload", {{"filler", std::string(3000, 'x')}}}};
+        auto refused = chunked_request(address, "POST", "/api/jobs", big.dump());
+        INFO(refused.body);
+        CHECK(refused.status == 413);
+        auto error = Json::parse(refused.body, nullptr, false)["error"];
+        CHECK(error["code"] == "payload_too_large");
+        CHECK_THAT(error["message"].get<std::string>(), Catch::Contains("at most 2048 bytes"));
+        CHECK(job_count() == jobs_before);
+
+        // Far beyond the limit: refused all the same, the server alive after it.
+        std::string huge = R"({"topic":"wharf/limits","payload":{"filler":")" +
+                           std::string(8 * 1024 * 1024, 'x') + "\"}}";
+        auto huge_refused = chunked_request(address, "POST", "/api/jobs", huge);
+        CHECK(huge_refused.status == 413);
+        CHECK(job_count() == jobs_before);
+
+        // Under the limit a chunked body is taken like any other.
+        const Json small = {{"topic", "wharf/limits"}, {"payload", {{"filler", "x"}}}};
+        auto created = chunked_request(address, "POST", "/api/jobs", small.dump());
+        INFO(created.body);
+        REQUIRE(created.status == 201);
+        CHECK(job_count() == jobs_before + 1);
+        auto id = std::to_string(Json::parse(created.body)["id"].get<std::int64_t>());
+
+        // Stop takes no body: one too big is refused all the same; a DELETE
+        // gets none (400 before it is read). The job stays as it was.
+        auto state = [&] { return Json::parse(client.get("/api/jobs/" + id).body)["state"]; };
+        auto before = state();
+        CHECK(chunked_request(address, "POST", "/api/jobs/" + id + "/stop", big.dump()).status ==
+              413);
+        auto deleted = chunked_request(address, "DELETE", "/api/jobs/" + id, big.dump());
+        INFO(deleted.body);
+        CHECK(deleted.status == 400);
+        CHECK_THAT(deleted.body, Catch::Contains("takes no request body"));
+        CHECK(state() == before);
+
+        // A POST with neither a length nor chunks has no body: answered at
+        // once, not after the read timeout (5 s; this waits 3 s at most).
+        {
+            auto colon = address.rfind(':');
+            int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in addr{};
+            addr.sin_family = AF_INET;
+            addr.sin_port =
+                htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+            ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
+            timeval tv{3, 0};
+            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+            std::string request = "POST /api/jobs/" + id + "/stop HTTP/1.1\r\nHost: " + address +
+                                  "\r\nAuthorization: Bearer " + kOperatorToken + "\r\n\r\n";
+            ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+            char buf[4096];
+            auto n = ::recv(fd, buf, sizeof buf, 0);
+            ::close(fd);
+            std::string response = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+            CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
+            CHECK(state() == "stopped");
+        }
+
+        // A path without a route is refused before its body is read.
+        auto unrouted = chunked_request(address, "POST", "/api/nothing", huge);
+        INFO(unrouted.body);
+        CHECK(unrouted.status == 404);
+        CHECK_THAT(unrouted.body, Catch::Contains("no route for POST /api/nothing"));
+        CHECK(client.get("/healthz").status == 200);
     }
 
     SECTION("a CSV upload over max_upload_bytes gets 413 and leaves no job and no file") {

@@ -4,9 +4,11 @@
 // real queue files).
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "config/config_admin.hpp"
 #include "fixtures/job_consumers/job_probe.hpp"
@@ -736,4 +738,46 @@ TEST_CASE("many short jobs at max_parallel 2 all run exactly once and never more
     auto counters = host.engine->counters();
     CHECK(counters.started == 300);
     CHECK(counters.ended == 300);
+}
+
+TEST_CASE("a consumer that logs and then blocks has its lines stored within the flush interval",
+          "[jobs][log]") {
+    // Logs two lines, a report row and progress, then waits without calling
+    // the context again until the test releases it.
+    struct Blocker final : wharf::JobConsumer {
+        std::atomic<bool> release{false};
+        wharf::JobResult process(wharf::JobContext& ctx) override {
+            ctx.init_progress(10);
+            ctx.log("first line");
+            ctx.log("second line");
+            ctx.report_row({"a", "b"});
+            ctx.increment_progress(3);
+            while (!release.load() && !ctx.is_stopped()) std::this_thread::sleep_for(2ms);
+            ctx.log("last line");
+            return wharf::JobResult::succeeded("released");
+        }
+    };
+    EngineHost host;  // flush_interval 20 ms
+    host.add_queue(queue_settings("default", {"*"}));
+    auto blocker = std::make_shared<Blocker>();
+    wharf::Properties topics;
+    topics.push_back({"", wharf::Properties("test/block")});
+    wharf::Properties props;
+    props.add_child(wharf::JobConsumer::kTopicsProperty, topics);
+    auto reg = host.registry.register_service(Owner{"test", 0}, nullptr,
+                                              wharf::interfaces::kJobConsumer, blocker, props, 0);
+    auto job = host.enqueue("test/block");
+    REQUIRE(eventually([&] { return host.store->log(job.id, 0, 10).size() == 2; }, 10s));
+    auto lines = host.store->log(job.id, 0, 10);
+    CHECK(lines[0].line == "first line");
+    CHECK(lines[1].line == "second line");
+    auto stored = host.store->find(job.id);
+    CHECK(stored->state == JobState::active);
+    CHECK(stored->report_rows == 1);
+    CHECK(stored->progress_done == 3);
+    CHECK(stored->progress_total == 10);
+    blocker->release = true;
+    REQUIRE(host.reaches(job.id, JobState::succeeded));
+    CHECK(host.store->log(job.id, 0, 10).size() == 3);
+    reg->unregister();
 }

@@ -1,5 +1,6 @@
 #include "api_client.hpp"
 
+#include <httplib.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
@@ -90,6 +91,74 @@ int exit_code_for(int status) {
     return kExitFailed;
 }
 
+// The CommandError for a refusal: the server's error message when it sent one.
+CommandError refusal(int status, const std::string& body) {
+    std::string message = "HTTP " + std::to_string(status);
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+        const auto& e = j["error"];
+        message = e.value("message", message) + " (" + e.value("code", std::string("error")) +
+                  ", HTTP " + std::to_string(status) + ")";
+    }
+    return CommandError{exit_code_for(status), message};
+}
+
+// Splits a text/event-stream into events as its bytes arrive (the
+// WHATWG HTML "event stream interpretation", less `retry`).
+class EventStreamParser {
+public:
+    explicit EventStreamParser(const std::function<void(const StreamEvent&)>& on_event)
+        : on_event_(on_event) {}
+
+    void feed(const char* data, std::size_t size) {
+        for (std::size_t i = 0; i < size; ++i) {
+            char c = data[i];
+            if (after_cr_ && c == '\n') {
+                after_cr_ = false;
+                continue;
+            }
+            after_cr_ = c == '\r';
+            if (c == '\n' || c == '\r') {
+                line_end();
+            } else {
+                line_.push_back(c);
+            }
+        }
+    }
+
+private:
+    void line_end() {
+        std::string line;
+        line.swap(line_);
+        if (line.empty()) {
+            if (has_data_ || !event_.event.empty()) on_event_(event_);
+            event_ = {};
+            has_data_ = false;
+            return;
+        }
+        if (line.front() == ':') return;  // a comment (keep-alive)
+        auto colon = line.find(':');
+        std::string field = line.substr(0, colon);
+        std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+        if (!value.empty() && value.front() == ' ') value.erase(0, 1);
+        if (field == "data") {
+            if (has_data_) event_.data.push_back('\n');
+            event_.data += value;
+            has_data_ = true;
+        } else if (field == "event") {
+            event_.event = value;
+        } else if (field == "id") {
+            event_.id = value;
+        }
+    }
+
+    const std::function<void(const StreamEvent&)>& on_event_;
+    std::string line_;
+    StreamEvent event_;
+    bool has_data_ = false;
+    bool after_cr_ = false;
+};
+
 }  // namespace
 
 GlobalOptions& global_options() {
@@ -121,12 +190,12 @@ ApiSession::ApiSession() {
               : !env("WHARF_SERVER").empty() ? env("WHARF_SERVER")
               : !file.server.empty()         ? file.server
                                              : "http://127.0.0.1:8420";
-    std::string token = !o.token.empty()              ? o.token
-                        : !o.token_file.empty()       ? read_token_file(o.token_file)
-                        : !env("WHARF_TOKEN").empty() ? env("WHARF_TOKEN")
-                                                      : file.token;
+    token_ = !o.token.empty()              ? o.token
+             : !o.token_file.empty()       ? read_token_file(o.token_file)
+             : !env("WHARF_TOKEN").empty() ? env("WHARF_TOKEN")
+                                           : file.token;
     host::HttpClientOptions options;
-    options.bearer_token = token;
+    options.bearer_token = token_;
     try {
         client_ = std::make_unique<host::HttpClient>(server_, options);
     } catch (const host::Error& e) {
@@ -143,14 +212,38 @@ host::HttpResponse ApiSession::call(const std::string& method, const std::string
         throw CommandError{kExitUnreachable, e.what()};
     }
     if (response.status >= 200 && response.status < 300) return response;
-    std::string message = "HTTP " + std::to_string(response.status);
-    auto j = nlohmann::json::parse(response.body, nullptr, false);
-    if (j.is_object() && j.contains("error") && j["error"].is_object()) {
-        const auto& e = j["error"];
-        message = e.value("message", message) + " (" + e.value("code", std::string("error")) +
-                  ", HTTP " + std::to_string(response.status) + ")";
-    }
-    throw CommandError{exit_code_for(response.status), message};
+    throw refusal(response.status, response.body);
+}
+
+bool ApiSession::stream_events(const std::string& path,
+                               const std::function<void(const StreamEvent&)>& on_event) {
+    httplib::Client client(client_->base_url());
+    client.set_connection_timeout(std::chrono::seconds(5));
+    // The server sends a keep-alive comment every 10 s on a quiet stream.
+    client.set_read_timeout(std::chrono::seconds(30));
+    if (!token_.empty()) client.set_bearer_token_auth(token_);
+    int status = 0;
+    std::string refused_body;
+    EventStreamParser parser(on_event);
+    auto result = client.Get(
+        path, httplib::Headers{{"Accept", "text/event-stream"}},
+        [&](const httplib::Response& response) {
+            status = response.status;
+            return true;
+        },
+        [&](const char* data, std::size_t size) {
+            if (status >= 200 && status < 300) {
+                parser.feed(data, size);
+            } else if (refused_body.size() < 64 * 1024) {
+                refused_body.append(data, size);
+            }
+            return true;
+        });
+    if (status == 0)
+        throw CommandError{kExitUnreachable, "cannot reach " + client_->base_url() + ": " +
+                                                 httplib::to_string(result.error())};
+    if (status < 200 || status >= 300) throw refusal(status, refused_body);
+    return static_cast<bool>(result);
 }
 
 nlohmann::json ApiSession::call_json(const std::string& method, const std::string& path,

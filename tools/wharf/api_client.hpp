@@ -1,7 +1,9 @@
 #pragma once
 // What the `wharf` commands that talk to a running wharfd share: where the
 // server is and which token to send, one HTTP session, JSON in and out, and
-// the mapping from HTTP answers to exit codes.
+// the mapping from HTTP answers to exit codes. Requests go through
+// host::HttpClient; an event stream (a followed job log) through cpp-httplib's
+// client directly, which hands the body over as it arrives.
 //
 // Server and token come from, in this order: the flags (--server, --token,
 // --token-file), the environment (WHARF_SERVER, WHARF_TOKEN), the CLI config
@@ -50,6 +52,14 @@ struct CommandError {
     std::string message;
 };
 
+/// One Server-Sent Event (text/event-stream): `event` is "" for a plain
+/// message; `data` holds the data: fields joined with "\n".
+struct StreamEvent {
+    std::string event;
+    std::string id;
+    std::string data;
+};
+
 /// A session with the server named by the options (resolved on construction).
 class ApiSession {
 public:
@@ -64,8 +74,16 @@ public:
     nlohmann::json call_json(const std::string& method, const std::string& path,
                              const std::string& body = {});
 
+    /// GETs a text/event-stream and hands each event to `on_event` as it
+    /// arrives. Returns true when the server ended the stream, false when the
+    /// connection broke off before. Throws CommandError as call() does for a
+    /// refusal (non-2xx) or a server it cannot reach.
+    bool stream_events(const std::string& path,
+                       const std::function<void(const StreamEvent&)>& on_event);
+
 private:
     std::string server_;
+    std::string token_;
     std::unique_ptr<host::HttpClient> client_;
 };
 

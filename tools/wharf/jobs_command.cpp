@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "api_client.hpp"
@@ -102,9 +103,13 @@ void show(std::int64_t id) {
     print_table(rows);
 }
 
-bool print_log_page(ApiSession& api, std::int64_t id, std::int64_t& after) {
+// Prints one page of up to kLogPage lines after `after` and moves `after`
+// on; returns how many lines it printed.
+constexpr std::size_t kLogPage = 1000;
+std::size_t print_log_page(ApiSession& api, std::int64_t id, std::int64_t& after) {
     auto page = api.call_json("GET", "/api/jobs/" + std::to_string(id) +
-                                         "/log?limit=1000&after=" + std::to_string(after));
+                                         "/log?limit=" + std::to_string(kLogPage) +
+                                         "&after=" + std::to_string(after));
     for (const auto& line : page["lines"]) {
         if (global_options().json) {
             std::cout << line.dump() << "\n";
@@ -114,18 +119,82 @@ bool print_log_page(ApiSession& api, std::int64_t id, std::int64_t& after) {
     }
     std::cout.flush();
     after = page["next_after"].get<std::int64_t>();
-    return page["complete"].get<bool>();
+    return page["lines"].size();
 }
 
-void log(std::int64_t id, bool follow) {
-    ApiSession api;
+// `jobs log ID --follow`: the log as it grows (GET .../log?follow=1, an
+// event stream), to the job's end. Exits 0 when the job succeeded, 1 naming
+// the final state otherwise, 5 when the job is deleted meanwhile. A stream
+// that ends early (its maximum duration, the server restarting, a broken
+// connection) is resumed from the last line printed, so no line is printed
+// twice or lost; when the server stays away for kReconnectFor, 3.
+int follow_log(ApiSession& api, std::int64_t id) {
+    constexpr auto kReconnectFor = std::chrono::seconds(30);
+    constexpr auto kReconnectDelay = std::chrono::seconds(1);
     std::int64_t after = 0;
+    std::optional<std::chrono::steady_clock::time_point> reconnecting_since;
     for (;;) {
-        bool complete = print_log_page(api, id, after);
-        if (!follow || complete) return;
-        // The API has no push yet; two polls a second keep up with a growing log.
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        Json end;
+        try {
+            api.stream_events(
+                "/api/jobs/" + std::to_string(id) + "/log?follow=1&after=" + std::to_string(after),
+                [&](const StreamEvent& e) {
+                    if (e.event == "end") {
+                        end = Json::parse(e.data, nullptr, false);
+                        return;
+                    }
+                    if (!e.event.empty()) return;
+                    auto space = e.data.find(' ');
+                    auto at = e.data.substr(0, space);
+                    auto line = space == std::string::npos ? "" : e.data.substr(space + 1);
+                    std::int64_t seq = std::stoll(e.id);
+                    if (global_options().json) {
+                        std::cout << Json{{"seq", seq}, {"at", at}, {"line", line}}.dump() << "\n";
+                    } else {
+                        std::cout << at << "  " << line << "\n";
+                    }
+                    std::cout.flush();
+                    after = seq;
+                });
+            reconnecting_since.reset();
+        } catch (const CommandError& e) {
+            // The first request says at once what is wrong; a reconnection
+            // waits for a restarting server (or a free stream) a while.
+            bool transient =
+                e.exit_code == kExitUnreachable || e.message.find("HTTP 503") != std::string::npos;
+            if (!reconnecting_since || !transient ||
+                std::chrono::steady_clock::now() - *reconnecting_since > kReconnectFor)
+                throw;
+            std::this_thread::sleep_for(kReconnectDelay);
+            continue;
+        }
+        std::string reason = end.is_object() ? end.value("reason", "") : "";
+        if (reason == "final") {
+            if (global_options().json) std::cout << end.dump() << "\n";
+            if (end["state"] == "succeeded") return kExitOk;
+            auto message = text_of(end["result_message"]);
+            std::cerr << "wharf: job " << id << " ended " << text_of(end["status"]) << " ("
+                      << text_of(end["state"]) << ")" << (message.empty() ? "" : ": " + message)
+                      << "\n";
+            return kExitFailed;
+        }
+        if (reason == "deleted")
+            throw CommandError{kExitNotFound, "job " + std::to_string(id) +
+                                                  " was deleted while its log was followed"};
+        if (reason == "timeout") continue;  // the stream's maximum duration: resume at once
+        // "shutdown", or the stream broke off: the server may be restarting.
+        if (!reconnecting_since) reconnecting_since = std::chrono::steady_clock::now();
+        std::this_thread::sleep_for(kReconnectDelay);
     }
+}
+
+int log(std::int64_t id, bool follow) {
+    ApiSession api;
+    if (follow) return follow_log(api, id);
+    std::int64_t after = 0;
+    while (print_log_page(api, id, after) == kLogPage) {
+    }
+    return kExitOk;
 }
 
 void stop(std::int64_t id) {
@@ -229,9 +298,14 @@ void add_jobs_commands(CLI::App& app, int& exit_code) {
 
     auto* log_cmd = jobs->add_subcommand("log", "a job's log");
     log_cmd->add_option("ID", *id, "job id")->required();
-    log_cmd->add_flag("-f,--follow", *follow, "keep printing until the job ends");
-    log_cmd->callback(
-        [&exit_code, id, follow] { exit_code = run_command([&] { log(*id, *follow); }); });
+    log_cmd->add_flag("-f,--follow", *follow,
+                      "print lines as they come until the job ends; exit 0 if it succeeded, 1 "
+                      "naming its final state otherwise");
+    log_cmd->callback([&exit_code, id, follow] {
+        int code = kExitOk;
+        exit_code = run_command([&] { code = log(*id, *follow); });
+        if (exit_code == kExitOk) exit_code = code;
+    });
 
     auto* stop_cmd = jobs->add_subcommand("stop", "stop a job");
     stop_cmd->add_option("ID", *id, "job id")->required();
