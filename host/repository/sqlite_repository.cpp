@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "repository/links.hpp"
+#include "repository/node_rules.hpp"
 #include "repository/node_rows.hpp"
 #include "repository/path.hpp"
 #include "repository/schema.hpp"
@@ -35,48 +36,12 @@ void bind_range(repo::Statement& s, const repo::SubtreeRange& r) {
     s.bind(3, r.high);
 }
 
-std::int64_t now_millis() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-std::size_t depth_of(std::string_view path) {
-    return path == "/" ? 0 : static_cast<std::size_t>(std::count(path.begin(), path.end(), '/'));
-}
-
-bool may_contain(NodeKind parent, NodeKind child) {
-    switch (parent) {
-        case NodeKind::folder:
-            return true;
-        case NodeKind::page:
-            return child == NodeKind::page;
-        case NodeKind::asset:
-            return false;
-    }
-    return false;
-}
-
-std::string article(NodeKind kind) {
-    return std::string(kind == NodeKind::asset ? "an " : "a ") + repo::to_string(kind);
-}
-
-[[noreturn]] void not_found(std::string_view what, std::string_view path) {
-    throw RepositoryError(Code::not_found,
-                          std::string(what) + " " + quote_path(path) + " does not exist");
-}
-
-bool kind_wanted(const WalkOptions& o, NodeKind k) {
-    switch (k) {
-        case NodeKind::folder:
-            return o.folders;
-        case NodeKind::asset:
-            return o.assets;
-        case NodeKind::page:
-            return o.pages;
-    }
-    return false;
-}
+using repo::article;
+using repo::depth_of;
+using repo::kind_wanted;
+using repo::may_contain;
+using repo::not_found;
+using repo::now_millis;
 
 LiveRelationship read_relationship(const repo::Statement& row) {
     LiveRelationship r;

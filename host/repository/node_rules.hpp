@@ -1,0 +1,68 @@
+#pragma once
+// The repository model's small rules, shared by both backends
+// (sqlite_repository.cpp, pg_repository.cpp) so that they refuse the same
+// things with the same words: which kind may hold which, how a kind is named
+// in a message, what a missing node is told as, which kinds a walk wants.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "repository/path.hpp"
+#include "repository/value_codec.hpp"
+#include "wharf/repository.hpp"
+
+namespace wharf::host::repo {
+
+/// Milliseconds since the epoch (created/modified times of nodes).
+inline std::int64_t now_millis() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// Segments in a normalised path: "/" 0, "/content" 1.
+inline std::size_t depth_of(std::string_view path) {
+    return path == "/" ? 0 : static_cast<std::size_t>(std::count(path.begin(), path.end(), '/'));
+}
+
+/// Folders hold anything, pages hold pages, assets hold nothing.
+inline bool may_contain(NodeKind parent, NodeKind child) {
+    switch (parent) {
+        case NodeKind::folder:
+            return true;
+        case NodeKind::page:
+            return child == NodeKind::page;
+        case NodeKind::asset:
+            return false;
+    }
+    return false;
+}
+
+/// "a folder", "an asset", "a page".
+inline std::string article(NodeKind kind) {
+    return std::string(kind == NodeKind::asset ? "an " : "a ") + to_string(kind);
+}
+
+/// Throws RepositoryError{not_found}: "<what> '<path>' does not exist".
+[[noreturn]] inline void not_found(std::string_view what, std::string_view path) {
+    throw RepositoryError(RepositoryError::Code::not_found,
+                          std::string(what) + " " + quote_path(path) + " does not exist");
+}
+
+/// Whether a walk with `o` visits nodes of kind `k`.
+inline bool kind_wanted(const WalkOptions& o, NodeKind k) {
+    switch (k) {
+        case NodeKind::folder:
+            return o.folders;
+        case NodeKind::asset:
+            return o.assets;
+        case NodeKind::page:
+            return o.pages;
+    }
+    return false;
+}
+
+}  // namespace wharf::host::repo
