@@ -66,6 +66,9 @@ public:
         std::lock_guard lock(mutex_);
         if (thread_.joinable()) return;
         exit_ = false;
+        // Listening before start() returns: every job queued elsewhere after
+        // it is announced to this instance (the first poll finds the earlier).
+        listen(engine);
         thread_ = std::thread([this, &engine] { loop(engine); });
     }
 
@@ -125,7 +128,7 @@ private:
         auto next_renew = now + renew_every;
         auto next_recover = now;  // at once: jobs of instances that died while none ran
         auto next_poll = now;
-        auto next_listen = now;
+        auto next_listen = now + renew_every;  // start() listened already
         while (!exiting()) {
             now = Clock::now();
             if (!connection_ && now >= next_listen) {

@@ -56,7 +56,9 @@ public:
     ClusterMember(const ClusterMember&) = delete;
     ClusterMember& operator=(const ClusterMember&) = delete;
 
-    /// Starts the thread that tells `engine` about work from elsewhere.
+    /// Listens for queued jobs (before it returns, unless the server cannot be
+    /// reached: then the thread retries and polls) and starts the thread that
+    /// tells `engine` about work from elsewhere.
     /// `engine` must stay alive until stop() returns.
     void start(JobEngine& engine);
     /// Ends the thread. Idempotent.
