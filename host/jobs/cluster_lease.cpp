@@ -214,6 +214,18 @@ std::vector<RequeuedInstance> ClusterLease::requeue_expired() {
     return requeued;
 }
 
+std::vector<JobId> ClusterLease::stop_requests() const {
+    return impl_->with_connection("cluster stop poll failed", [&](pqxx::connection& c) {
+        pqxx::nontransaction n(c);
+        auto r = n.exec_params(
+            "SELECT id FROM jobs WHERE state = 'active' AND claimed_by = $1 AND stop_requested",
+            impl_->options_.instance_id);
+        std::vector<JobId> out;
+        for (const auto& row : r) out.push_back(row[0].as<std::int64_t>());
+        return out;
+    });
+}
+
 std::vector<ClusterInstance> ClusterLease::instances() const {
     return impl_->with_connection("cluster list failed", [&](pqxx::connection& c) {
         pqxx::nontransaction n(c);

@@ -90,6 +90,10 @@ public:
     /// instance's jobs are requeued by one of them.
     std::vector<RequeuedInstance> requeue_expired();
 
+    /// Jobs this instance runs whose stop was requested (through any
+    /// instance: the store's flag), so that their consumers are asked to stop.
+    std::vector<JobId> stop_requests() const;
+
     /// Every registered instance, oldest first.
     std::vector<ClusterInstance> instances() const;
 

@@ -128,6 +128,7 @@ private:
         auto next_renew = now + renew_every;
         auto next_recover = now;  // at once: jobs of instances that died while none ran
         auto next_poll = now;
+        auto next_stop_poll = now;
         auto next_listen = now + renew_every;  // start() listened already
         while (!exiting()) {
             now = Clock::now();
@@ -160,10 +161,15 @@ private:
                     next_poll = now + options_.poll;
                     poll_waiting(engine);
                 }
+                if (now >= next_stop_poll) {
+                    next_stop_poll = now + options_.stop_poll;
+                    for (auto id : lease_.stop_requests()) engine.stop_requested_elsewhere(id);
+                }
             } catch (const std::exception& e) {
                 log_->error("cluster upkeep failed; retrying error=\"{}\"", e.what());
             }
-            auto until = std::min({next_renew, next_recover, next_poll, Clock::now() + kMaxWait});
+            auto until = std::min(
+                {next_renew, next_recover, next_poll, next_stop_poll, Clock::now() + kMaxWait});
             auto wait = std::chrono::duration_cast<std::chrono::microseconds>(until - Clock::now());
             if (wait.count() < 0) wait = std::chrono::microseconds(0);
             if (connection_) {

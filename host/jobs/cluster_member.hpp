@@ -14,7 +14,9 @@
 //     active jobs claimed by no registered instance (one that ended without
 //     its runs ending), then wakes the engine for them;
 //   - every `poll` re-reads the waiting groups and tells the engine, which
-//     covers notifications lost while the listening connection was down.
+//     covers notifications lost while the listening connection was down;
+//   - every `stop_poll` asks the store which of its running jobs someone
+//     asked to stop through another instance, and stops them here.
 //
 // Order: construct (registers the instance, so every claim of this instance
 // is covered by a lease) -> JobEngine::start() -> start() -> ... -> stop()
@@ -43,6 +45,9 @@ struct ClusterMemberOptions {
     /// Re-read the waiting groups this often (a fallback for lost
     /// notifications; they normally arrive within a millisecond).
     std::chrono::milliseconds poll{2000};
+    /// Look for stops requested through other instances of the jobs this one
+    /// runs this often (a stop reaches the consumer within about this long).
+    std::chrono::milliseconds stop_poll{250};
 };
 
 class ClusterMember {

@@ -1637,6 +1637,20 @@ void JobEngine::work_queued_elsewhere(const std::string& queue, const std::strin
     c.dispatch_cv.notify_one();
 }
 
+void JobEngine::stop_requested_elsewhere(JobId id) {
+    auto& c = *core_;
+    std::lock_guard lock(c.mutex);
+    auto it = c.running.find(id);
+    if (it == c.running.end()) return;
+    auto& run = *it->second;
+    if (run.stop_reason() == StopReason::user) return;
+    c.stop_requests.insert(id);
+    run.stop = static_cast<int>(StopReason::user);
+    if (!run.stop_at_us) run.stop_at_us = now_us();
+    c.log->info("job stop requested through another instance id={} topic={}", id,
+                run.job->topic);
+}
+
 JobEngineCounters JobEngine::counters() const {
     auto& c = *core_;
     return {c.n_started.load(), c.n_ended.load(), c.n_exchanges.load(), c.n_overdue.load(),

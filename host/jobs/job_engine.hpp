@@ -180,6 +180,11 @@ public:
     /// them at once, as after a local enqueue.
     void work_queued_elsewhere(const std::string& queue, const std::string& topic);
 
+    /// Cluster mode: a stop of job `id` was requested through another
+    /// instance (the store's stop flag). If it runs here, its consumer is
+    /// asked to stop as by stop_job(); otherwise nothing happens.
+    void stop_requested_elsewhere(JobId id);
+
     struct Core;
 
 private:
