@@ -65,4 +65,22 @@ inline bool kind_wanted(const WalkOptions& o, NodeKind k) {
     return false;
 }
 
+/// Throws RepositoryError when `node` cannot be created as it is: text on a
+/// node that is not a page, an asset without a binary, a binary on a node
+/// that is not an asset. (Whether the binary is stored is the backend's.)
+inline void require_node_shape(const Node& node) {
+    using Code = RepositoryError::Code;
+    if (node.kind != NodeKind::page && !node.text.empty())
+        throw RepositoryError(Code::invalid_kind, "cannot create " + article(node.kind) + " " +
+                                                      quote_path(node.path) +
+                                                      " with text: only pages have text");
+    if (node.kind == NodeKind::asset && !node.binary)
+        throw RepositoryError(Code::invalid_property,
+                              "cannot create asset " + quote_path(node.path) + " without a binary");
+    if (node.kind != NodeKind::asset && node.binary)
+        throw RepositoryError(Code::invalid_kind, "cannot create " + article(node.kind) + " " +
+                                                      quote_path(node.path) +
+                                                      " with a binary: only assets have one");
+}
+
 }  // namespace wharf::host::repo

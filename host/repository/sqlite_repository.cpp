@@ -83,21 +83,8 @@ public:
     void create(const Node& node) override {
         repo::require_non_root_path(node.path, "node path");
         repo::require_valid_properties(node.path, node.properties);
-        if (node.kind != NodeKind::page && !node.text.empty())
-            throw RepositoryError(Code::invalid_kind, "cannot create " + article(node.kind) + " " +
-                                                          quote_path(node.path) +
-                                                          " with text: only pages have text");
-        if (node.kind == NodeKind::asset) {
-            if (!node.binary)
-                throw RepositoryError(
-                    Code::invalid_property,
-                    "cannot create asset " + quote_path(node.path) + " without a binary");
-            require_stored(node.path, *node.binary);
-        } else if (node.binary) {
-            throw RepositoryError(Code::invalid_kind, "cannot create " + article(node.kind) + " " +
-                                                          quote_path(node.path) +
-                                                          " with a binary: only assets have one");
-        }
+        repo::require_node_shape(node);
+        if (node.binary) require_stored(node.path, *node.binary);
         change([&] { insert_node(node); });
     }
 
