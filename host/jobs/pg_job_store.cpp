@@ -347,22 +347,35 @@ public:
     // A transaction that lost a deadlock or serialisation race is run again.
     template <class F>
     auto write(F fn) -> std::invoke_result_t<F, Write&> {
+        return with_retry<Write>([&](Write& w) {
+            if constexpr (std::is_void_v<std::invoke_result_t<F, Write&>>) {
+                fn(w);
+                apply_counts(w);
+                w.tx().commit();
+            } else {
+                auto result = fn(w);
+                apply_counts(w);
+                w.tx().commit();
+                return result;
+            }
+        });
+    }
+
+    // Runs `fn`, whose one statement commits by itself (it keeps its counts
+    // itself); run again when it lost a deadlock.
+    template <class F>
+    auto autocommit(F fn) -> std::invoke_result_t<F, Read&> {
+        return with_retry<Read>(fn);
+    }
+
+    template <class S, class F>
+    auto with_retry(F fn) -> std::invoke_result_t<F, S&> {
         constexpr int kAttempts = 5;
         for (int attempt = 1;; ++attempt) {
             auto c = lease();
             try {
-                Write w(*c);
-                if constexpr (std::is_void_v<std::invoke_result_t<F, Write&>>) {
-                    fn(w);
-                    apply_counts(w);
-                    w.tx().commit();
-                    return;
-                } else {
-                    auto result = fn(w);
-                    apply_counts(w);
-                    w.tx().commit();
-                    return result;
-                }
+                S session(*c);
+                return fn(session);
             } catch (const pqxx::transaction_rollback& e) {
                 if (attempt >= kAttempts) {
                     throw Error(ErrorCode::storage, storage_message("job store write failed", e));
@@ -484,72 +497,34 @@ public:
         return r.size();
     }
 
-    // Moves up to request.limit queued jobs to active (oldest first). Rows
-    // another transaction is claiming are skipped, not waited for.
-    std::vector<Job> claim(Write& w, const ClaimRequest& request, std::int64_t now) {
-        if (request.now != JobTimePoint{}) now = to_micros(request.now);
-        // Parameters as text, cast in the statement. One queue (the
-        // dispatcher's case) is compared with `=`: the planner then walks the
-        // waiting index (queue, id) in order and stops at the limit, where
-        // `= ANY(array)` would collect and sort every queued job of the queue.
-        std::vector<std::string> params = {std::to_string(now), request.worker};
-        auto param = [&params](std::string value, const char* type) {
-            params.push_back(std::move(value));
-            return "$" + std::to_string(params.size()) + "::" + type;
-        };
-        auto filter = [&](const char* column, const std::vector<std::string>& values) {
-            if (values.empty()) return std::string();
-            if (values.size() == 1)
-                return std::string(" AND ") + column + " = " + param(values[0], "text");
-            return std::string(" AND ") + column + " = ANY(" + param(pg_array(values), "text[]") +
-                   ")";
-        };
-        std::string pick = "SELECT id FROM jobs WHERE state='queued'" +
-                           filter("queue", request.queues) + filter("topic", request.topics);
-        pick += " ORDER BY id LIMIT " + param(std::to_string(request.limit), "bigint");
-        std::string sql = "WITH picked AS (" + pick +
-                          " FOR UPDATE SKIP LOCKED) "
-                          "UPDATE jobs SET state='active', started_at=$1::bigint, "
-                          "heartbeat_at=$1::bigint, claimed_by=$2::text, progress_done=0, "
-                          "progress_total=0, eta_at=NULL, stop_requested=FALSE "
-                          "FROM picked WHERE jobs.id = picked.id RETURNING ";
-        for (const char* column : {"id",           "topic",          "queue",
-                                   "state",        "payload",        "submitted_by",
-                                   "created_at",   "scheduled_at",   "started_at",
-                                   "finished_at",  "cron",           "retry_count",
-                                   "max_retries",  "progress_done",  "progress_total",
-                                   "eta_at",       "result_message", "log_count",
-                                   "report_count", "heartbeat_at",   "stop_requested"}) {
-            sql += std::string(sql.back() == ' ' ? "" : ", ") + "jobs." + column;
-        }
-        pqxx::result r = w.exec(sql, pqxx::prepare::make_dynamic_params(params));
-        std::vector<Job> jobs;
-        jobs.reserve(r.size());
-        for (const auto& row : r) {
-            jobs.push_back(read_job(row));
-            w.counts().move(jobs.back().queue, jobs.back().topic, JobState::queued,
-                            JobState::active);
-        }
-        sort_by_id(jobs);
-        return jobs;
-    }
+    // The dispatcher's exchange as one autocommitted statement, so one round
+    // trip: data-modifying CTEs end the runs (an UPDATE that decides each
+    // next state in SQL, retry or give up; a DELETE for successes the queue
+    // does not keep), claim for each ClaimRequest up to its limit of queued
+    // jobs oldest first (rows another instance is claiming are skipped, not
+    // waited for), and add what both changed to job_counts (in key order, so
+    // two instances never wait on each other in a cycle). All CTEs see one
+    // snapshot: runs that end (active) and jobs claimed (queued) are disjoint
+    // rows. A second completion of a job in the same batch is not applied, as
+    // if it came later.
+    ExchangeResult exchange(const ExchangeRequest& request) {
+        ExchangeResult result;
+        result.finished.resize(request.completions.size());
+        result.claimed.resize(request.claims.size());
+        const std::int64_t now = now_us();
 
-    // Ends runs with one UPDATE that decides each next state in SQL (retry or
-    // give up) and returns what it chose. A second completion of the same job
-    // in one batch finds it not active any more, as if it came later.
-    std::vector<FinishedRun> finish_runs(Write& w, const std::vector<JobCompletion>& done,
-                                         std::int64_t now, const std::string& worker = {}) {
-        std::vector<FinishedRun> runs(done.size());
         std::vector<std::int64_t> ids, retry_at;
-        std::vector<std::string> outcomes, messages;
+        std::vector<std::string> outcomes, messages, discard;
         std::set<JobId> seen;
-        for (std::size_t i = 0; i < done.size(); ++i) {
-            runs[i].id = done[i].id;
-            if (!seen.insert(done[i].id).second) continue;
-            ids.push_back(done[i].id);
-            retry_at.push_back(to_micros(done[i].retry_at));
-            messages.push_back(done[i].message);
-            switch (done[i].outcome) {
+        for (std::size_t i = 0; i < request.completions.size(); ++i) {
+            const JobCompletion& done = request.completions[i];
+            result.finished[i].id = done.id;
+            if (!seen.insert(done.id).second) continue;
+            ids.push_back(done.id);
+            retry_at.push_back(to_micros(done.retry_at));
+            messages.push_back(done.message);
+            discard.emplace_back(done.discard ? "t" : "f");
+            switch (done.outcome) {
                 case JobOutcome::succeeded:
                     outcomes.emplace_back("succeeded");
                     break;
@@ -567,59 +542,176 @@ public:
                     break;
             }
         }
-        if (ids.empty()) return runs;
+
+        // Parameters as text, cast in the statement.
+        std::vector<std::string> params = {std::to_string(now),
+                                           request.worker,
+                                           pg_array(ids),
+                                           pg_array(outcomes),
+                                           pg_array(messages),
+                                           pg_array(retry_at),
+                                           pg_array(discard)};
+        auto param = [&params](std::string value, const char* type) {
+            params.push_back(std::move(value));
+            return "$" + std::to_string(params.size()) + "::" + type;
+        };
+        // One queue or topic (the dispatcher's case) is compared with `=`:
+        // the planner then walks the waiting index (queue, id) in order and
+        // stops at the limit, where `= ANY(array)` would collect and sort
+        // every queued job of the queue.
+        auto filter = [&](const char* column, const std::vector<std::string>& values) {
+            if (values.empty()) return std::string();
+            if (values.size() == 1)
+                return std::string(" AND ") + column + " = " + param(values[0], "text");
+            return std::string(" AND ") + column + " = ANY(" + param(pg_array(values), "text[]") +
+                   ")";
+        };
+        // The worker fence: a completion applies only while the job is still
+        // claimed by the instance that ran it.
+        const std::string fence =
+            "jobs.state = 'active' AND ($2::text = '' OR jobs.claimed_by = $2::text)";
+        const std::string kept = "NOT (v.discard AND v.outcome = 'succeeded')";
         // retry_left: a failed run that may run again.
         const std::string retry_left =
             "(v.outcome = 'failed' AND (jobs.max_retries < 0 OR "
             "jobs.retry_count < jobs.max_retries))";
-        auto r = w.exec(
-            "UPDATE jobs SET "
+        std::string sql =
+            "WITH v AS (SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], "
+            "$6::bigint[], $7::boolean[]) AS v(id, outcome, message, retry_at, discard)), "
+            "gone AS (DELETE FROM jobs USING v WHERE jobs.id = v.id AND NOT (" +
+            kept + ") AND " + fence +
+            " RETURNING jobs.id, jobs.retry_count, jobs.queue, jobs.topic), "
+            "gone_logs AS (DELETE FROM job_logs WHERE job_id IN (SELECT id FROM gone)), "
+            "gone_rows AS (DELETE FROM job_report_rows WHERE job_id IN (SELECT id FROM gone)), "
+            "gone_checkpoints AS (DELETE FROM job_checkpoints WHERE job_id IN "
+            "(SELECT id FROM gone)), "
+            "fin AS (UPDATE jobs SET "
             "state = CASE v.outcome WHEN 'failed' THEN CASE WHEN " +
-                retry_left +
-                " THEN 'failed' ELSE 'given_up' END WHEN 'requeued' THEN 'queued' "
-                "ELSE v.outcome END, "
-                "finished_at = CASE WHEN v.outcome = 'requeued' THEN jobs.finished_at WHEN " +
-                retry_left +
-                " THEN NULL ELSE $5::bigint END, "
-                "scheduled_at = CASE WHEN v.outcome = 'failed' THEN CASE WHEN " +
-                retry_left +
-                " THEN v.retry_at ELSE NULL END ELSE jobs.scheduled_at END, "
-                "retry_count = CASE WHEN " +
-                retry_left +
-                " THEN jobs.retry_count + 1 ELSE jobs.retry_count END, "
-                "queued_at = CASE WHEN v.outcome = 'requeued' THEN $5::bigint "
-                "ELSE jobs.queued_at END, "
-                "stop_requested = CASE WHEN v.outcome = 'requeued' THEN FALSE "
-                "ELSE jobs.stop_requested END, "
-                "result_message = v.message, eta_at = NULL, claimed_by = NULL "
-                "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) "
-                "AS v(id, outcome, message, retry_at) "
-                "WHERE jobs.id = v.id AND jobs.state = 'active' "
-                "AND ($6::text = '' OR jobs.claimed_by = $6::text) "
-                "RETURNING jobs.id, jobs.state, jobs.retry_count, jobs.queue, jobs.topic, "
-                "CASE WHEN jobs.finished_at IS NOT NULL THEN jobs.started_at - jobs.queued_at END, "
-                "CASE WHEN jobs.finished_at IS NOT NULL THEN jobs.finished_at - jobs.started_at "
-                "END",
-            pg_array(ids), pg_array(outcomes), pg_array(messages), pg_array(retry_at), now,
-            worker);
+            retry_left +
+            " THEN 'failed' ELSE 'given_up' END WHEN 'requeued' THEN 'queued' "
+            "ELSE v.outcome END, "
+            "finished_at = CASE WHEN v.outcome = 'requeued' THEN jobs.finished_at WHEN " +
+            retry_left +
+            " THEN NULL ELSE $1::bigint END, "
+            "scheduled_at = CASE WHEN v.outcome = 'failed' THEN CASE WHEN " +
+            retry_left +
+            " THEN v.retry_at ELSE NULL END ELSE jobs.scheduled_at END, "
+            "retry_count = CASE WHEN " +
+            retry_left +
+            " THEN jobs.retry_count + 1 ELSE jobs.retry_count END, "
+            "queued_at = CASE WHEN v.outcome = 'requeued' THEN $1::bigint "
+            "ELSE jobs.queued_at END, "
+            "stop_requested = CASE WHEN v.outcome = 'requeued' THEN FALSE "
+            "ELSE jobs.stop_requested END, "
+            "result_message = v.message, eta_at = NULL, claimed_by = NULL "
+            "FROM v WHERE jobs.id = v.id AND " +
+            kept + " AND " + fence +
+            " RETURNING jobs.id, jobs.state, jobs.retry_count, jobs.queue, jobs.topic, "
+            "CASE WHEN jobs.finished_at IS NOT NULL THEN jobs.started_at - jobs.queued_at END "
+            "AS wait, "
+            "CASE WHEN jobs.finished_at IS NOT NULL THEN jobs.finished_at - jobs.started_at END "
+            "AS run)";
+        std::string claimed;
+        for (std::size_t i = 0; i < request.claims.size(); ++i) {
+            const ClaimRequest& claim = request.claims[i];
+            if (claim.limit == 0) continue;
+            std::string n = std::to_string(i);
+            std::string started =
+                param(std::to_string(claim.now == JobTimePoint{} ? now : to_micros(claim.now)),
+                      "bigint");
+            std::string worker = param(claim.worker, "text");
+            sql += ", p" + n + " AS (SELECT id FROM jobs WHERE state = 'queued'" +
+                   filter("queue", claim.queues) + filter("topic", claim.topics) +
+                   " ORDER BY id LIMIT " + param(std::to_string(claim.limit), "bigint") +
+                   " FOR UPDATE SKIP LOCKED), c" + n + " AS (UPDATE jobs SET state = 'active', " +
+                   "started_at = " + started + ", heartbeat_at = " + started +
+                   ", claimed_by = " + worker +
+                   ", progress_done = 0, progress_total = 0, eta_at = NULL, "
+                   "stop_requested = FALSE FROM p" +
+                   n + " WHERE jobs.id = p" + n + ".id RETURNING " + n + " AS claim";
+            for (const char* column :
+                 {"id", "topic", "queue", "state", "payload", "submitted_by", "created_at",
+                  "scheduled_at", "started_at", "finished_at", "cron", "retry_count",
+                  "max_retries", "progress_done", "progress_total", "eta_at", "result_message",
+                  "log_count", "report_count", "heartbeat_at", "stop_requested"}) {
+                sql += std::string(", jobs.") + column;
+            }
+            sql += ")";
+            claimed += (claimed.empty() ? "" : " UNION ALL ") + std::string("SELECT * FROM c") + n;
+        }
+        if (claimed.empty()) {
+            claimed = "SELECT 0 AS claim, " + std::string(kJobColumns) +
+                      " FROM jobs WHERE FALSE";
+        }
+        // Count changes: ended runs leave active for their new state (a
+        // discarded one leaves the counts), claimed jobs go queued -> active.
+        // Net-zero changes (runs ended and claimed in one queue and topic)
+        // write nothing.
+        sql += ", claimed AS (" + claimed +
+               "), "
+               "delta (queue, topic, state, jobs, wait_sum, wait_n, run_sum, run_n) AS ("
+               "SELECT queue, topic, 'active', -1, 0, 0, 0, 0 FROM fin "
+               "UNION ALL SELECT queue, topic, state, 1, COALESCE(wait, 0), "
+               "(wait IS NOT NULL)::int, COALESCE(run, 0), (run IS NOT NULL)::int FROM fin "
+               "UNION ALL SELECT queue, topic, 'active', -1, 0, 0, 0, 0 FROM gone "
+               "UNION ALL SELECT queue, topic, 'queued', -1, 0, 0, 0, 0 FROM claimed "
+               "UNION ALL SELECT queue, topic, 'active', 1, 0, 0, 0, 0 FROM claimed), "
+               "counted AS (INSERT INTO job_counts AS c (queue, topic, state, jobs, wait_sum, "
+               "wait_n, run_sum, run_n) SELECT queue, topic, state, SUM(jobs), SUM(wait_sum), "
+               "SUM(wait_n), SUM(run_sum), SUM(run_n) FROM delta GROUP BY queue, topic, state "
+               "HAVING SUM(jobs) != 0 OR SUM(wait_n) != 0 OR SUM(run_n) != 0 "
+               "ORDER BY queue, topic, state "
+               "ON CONFLICT (queue, topic, state) DO UPDATE SET jobs = c.jobs + excluded.jobs, "
+               "wait_sum = c.wait_sum + excluded.wait_sum, wait_n = c.wait_n + excluded.wait_n, "
+               "run_sum = c.run_sum + excluded.run_sum, run_n = c.run_n + excluded.run_n "
+               "RETURNING c.queue, c.topic, c.state, c.jobs) ";
+        // One result, rows of one shape: kind, claim, the job columns. 'c' a
+        // claimed job (claim index, every column); 'f' an ended run and 'g' a
+        // discarded one (id, state, retry_count); 'n' a count that went
+        // negative (jobs in the claim column; topic, queue, state).
+        auto row_of = [](const std::string& kind, const std::string& claim,
+                         const std::map<int, std::string>& columns, const std::string& from) {
+            std::string select = "SELECT '" + kind + "', " + claim;
+            for (int i = 0; i < kJobColumnCount; ++i) {
+                auto it = columns.find(i);
+                select += ", " + (it == columns.end() ? std::string("NULL") : it->second);
+            }
+            return select + " FROM " + from;
+        };
+        sql += "SELECT 'c' AS kind, claimed.* FROM claimed UNION ALL " +
+               row_of("f", "NULL", {{0, "id"}, {3, "state"}, {11, "retry_count"}}, "fin") +
+               " UNION ALL " +
+               row_of("g", "NULL", {{0, "id"}, {3, "'succeeded'"}, {11, "retry_count"}}, "gone") +
+               " UNION ALL " +
+               row_of("n", "jobs", {{1, "topic"}, {2, "queue"}, {3, "state"}},
+                      "counted WHERE jobs < 0");
+
+        pqxx::result rows = autocommit([&](Read& r) {
+            return r.exec(sql, pqxx::prepare::make_dynamic_params(params));
+        });
         std::unordered_map<JobId, std::size_t> first;  // id -> index of its first completion
-        for (std::size_t i = done.size(); i-- > 0;) first[done[i].id] = i;
-        std::vector<JobId> discard;
-        for (const auto& row : r) {
-            JobId id = row[0].as<std::int64_t>();
-            FinishedRun& run = runs[first.at(id)];
-            run.applied = true;
-            run.state = state_from_text(row[1].as<std::string>());
-            run.retry_count = row[2].as<int>();
-            w.counts().move(row[3].as<std::string>(), row[4].as<std::string>(), JobState::active,
-                            run.state, optional_int(row[5]), optional_int(row[6]));
-            if (done[first.at(id)].discard && run.state == JobState::succeeded) {
-                discard.push_back(id);
-                run.discarded = true;
+        for (std::size_t i = request.completions.size(); i-- > 0;)
+            first[request.completions[i].id] = i;
+        for (const auto& row : rows) {
+            const char kind = row[0].c_str()[0];
+            const pqxx::row job = row.slice(2, 2 + kJobColumnCount);
+            if (kind == 'c') {
+                result.claimed[row[1].as<std::size_t>()].push_back(read_job(job));
+            } else if (kind == 'f' || kind == 'g') {
+                FinishedRun& run = result.finished[first.at(job[0].as<std::int64_t>())];
+                run.applied = true;
+                run.state = state_from_text(job[3].as<std::string>());
+                run.retry_count = job[11].as<int>();
+                run.discarded = kind == 'g';
+            } else {
+                logger("jobs")->error(
+                    "job counts went negative queue={} topic={} state={} jobs={}; the "
+                    "statistics of this queue and topic are off",
+                    job[2].c_str(), job[1].c_str(), job[3].c_str(), row[1].as<std::int64_t>());
             }
         }
-        delete_jobs(w, discard);
-        return runs;
+        for (auto& jobs : result.claimed) sort_by_id(jobs);
+        return result;
     }
 };
 
@@ -745,38 +837,31 @@ Job PgJobStore::insert(const NewJob& job) {
 
 std::vector<Job> PgJobStore::claim_next(const ClaimRequest& request) {
     if (request.limit == 0) return {};
-    return impl_->write(
-        [this, &request](Write& w) { return impl_->claim(w, request, impl_->now_us()); });
+    ExchangeRequest one;
+    one.claims.push_back(request);
+    return std::move(impl_->exchange(one).claimed.front());
 }
 
 std::optional<Job> PgJobStore::finish(const JobCompletion& done) {
-    return impl_->write([this, &done](Write& w) -> std::optional<Job> {
-        FinishedRun run = impl_->finish_runs(w, {done}, impl_->now_us()).front();
-        if (!run.applied) {
-            auto r = w.exec("SELECT state FROM jobs WHERE id=$1", done.id);
-            if (r.empty()) return std::nullopt;
-            throw Error(ErrorCode::conflict, "job " + std::to_string(done.id) + " is " +
-                                                 r[0][0].as<std::string>() +
-                                                 ", not active: it cannot finish");
-        }
-        if (run.discarded) return std::nullopt;
-        return impl_->load(w, done.id);
-    });
+    ExchangeRequest one;
+    one.completions.push_back(done);
+    FinishedRun run = impl_->exchange(one).finished.front();
+    if (!run.applied) {
+        auto state = impl_->read([&done](Read& r) {
+            return r.exec("SELECT state FROM jobs WHERE id=$1", done.id);
+        });
+        if (state.empty()) return std::nullopt;
+        throw Error(ErrorCode::conflict, "job " + std::to_string(done.id) + " is " +
+                                             state[0][0].as<std::string>() +
+                                             ", not active: it cannot finish");
+    }
+    if (run.discarded) return std::nullopt;
+    return find(done.id);
 }
 
 ExchangeResult PgJobStore::exchange(const ExchangeRequest& request) {
     if (request.completions.empty() && request.claims.empty()) return {};
-    return impl_->write([this, &request](Write& w) {
-        std::int64_t now = impl_->now_us();
-        ExchangeResult result;
-        result.finished = impl_->finish_runs(w, request.completions, now, request.worker);
-        result.claimed.reserve(request.claims.size());
-        for (const auto& claim : request.claims) {
-            result.claimed.push_back(claim.limit == 0 ? std::vector<Job>{}
-                                                      : impl_->claim(w, claim, now));
-        }
-        return result;
-    });
+    return impl_->exchange(request);
 }
 
 std::vector<WaitingGroup> PgJobStore::waiting_groups() const {
@@ -1192,11 +1277,13 @@ JobPage PgJobStore::list(const JobFilter& filter) const {
 
 std::vector<JobStatistics> PgJobStore::statistics(StatisticsGroup group) const {
     std::string key = group == StatisticsGroup::queue ? "queue" : "topic";
-    // Byte order, as SQLite sorts, whatever the database's collation.
+    // Byte order, as SQLite sorts, whatever the database's collation. Rows
+    // whose count came to zero may stay (the dispatcher's exchange leaves
+    // them): they are left out.
     std::string sql = "SELECT " + key +
                       ", state, SUM(jobs)::bigint, SUM(wait_sum)::bigint, SUM(wait_n)::bigint, "
                       "SUM(run_sum)::bigint, SUM(run_n)::bigint FROM job_counts GROUP BY " +
-                      key + ", state ORDER BY " + key + " COLLATE \"C\"";
+                      key + ", state HAVING SUM(jobs) != 0 ORDER BY " + key + " COLLATE \"C\"";
     return impl_->read([&](Read& r) {
         struct Sums {
             JobStatistics stats;
