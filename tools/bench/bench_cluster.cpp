@@ -13,9 +13,10 @@
 //
 // PostgreSQL is a throwaway server (tests/integration/pg_test_support.hpp)
 // with fsync on, run twice: synchronous_commit on (each commit flushed to disk
-// before it returns: survives a power loss) and off (commits reach the disk a
-// moment later: survives a crash of wharfd or of the server process, like
-// SQLite's WAL with synchronous=NORMAL, which the SQLite row uses).
+// before it returns: survives a power loss) and off (the WAL writer flushes
+// commits within 3 x wal_writer_delay, 0.6 s by default: survives a crash of
+// wharfd; a crash of the server or the machine may lose the last commits, as
+// a power loss may with SQLite's WAL at synchronous=NORMAL, the SQLite row).
 //
 // Results are medians over the runs as Markdown tables.
 //
