@@ -428,6 +428,9 @@ TEST_CASE("a CSV upload larger than the JSON body limit is streamed and imports;
 TEST_CASE("metadata crash child", "[.metadata_crash_child]") {
     const char* dir = std::getenv("WHARF_METADATA_CRASH_DIR");
     if (!dir) return;
+    // The host's own temp folder goes inside the parent's: a SIGKILLed child
+    // cannot remove it, the parent's TempDir does.
+    ::setenv("TMPDIR", dir, 1);
     MetadataHost host(100, fs::path(dir) / "data");
     ResultContext ctx(make_request({{"csv", "/var/import/crash.csv"}, {"batch_size", "10"}}), 42);
     ctx.on_progress = [] { std::this_thread::sleep_for(25ms); };
