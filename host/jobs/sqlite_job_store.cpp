@@ -17,6 +17,7 @@
 #include "base/error.hpp"
 #include "base/log.hpp"
 #include "base/ptree_json.hpp"
+#include "base/sqlite_library.hpp"
 #include "jobs/job_store_codec.hpp"
 
 namespace wharf::host {
@@ -300,7 +301,7 @@ void bind_optional_time(SQLite::Statement& s, int index, const std::optional<Job
 class Connection {
 public:
     Connection(const SqliteJobStoreOptions& options)
-        : db_(options.path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
+        : db_(options.path.string(), sqlite_open_flags(),
               static_cast<int>(options.busy_timeout.count())) {
         db_.exec("PRAGMA journal_mode=WAL");
         db_.exec("PRAGMA synchronous=" + options.synchronous);

@@ -7,6 +7,7 @@
 
 #include "base/error.hpp"
 #include "base/log.hpp"
+#include "base/sqlite_library.hpp"
 
 namespace wharf::host {
 namespace {
@@ -102,7 +103,7 @@ struct NotificationStore::Impl {
     SQLite::Database db;
 
     explicit Impl(const std::filesystem::path& f)
-        : file(f), db(f.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000) {
+        : file(f), db(f.string(), sqlite_open_flags(), 5000) {
         db.exec("PRAGMA journal_mode=WAL");
         db.exec("PRAGMA synchronous=NORMAL");
     }

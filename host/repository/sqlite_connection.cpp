@@ -1,5 +1,6 @@
 #include "repository/sqlite_connection.hpp"
 
+#include "base/sqlite_library.hpp"
 #include "wharf/repository.hpp"
 
 namespace wharf::host::repo {
@@ -84,7 +85,7 @@ std::string_view Statement::blob(int col) const {
 }
 
 Connection::Connection(const std::filesystem::path& file)
-    : db_(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX) {
+    : db_(file.string(), sqlite_open_flags()) {
     // Writers wait for each other (a session holds the write lock for one batch).
     // Temporary tables go to a file: a statement that changes a whole subtree
     // (a move renames every path in one UPDATE) keeps a row per node in one,
