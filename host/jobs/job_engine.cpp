@@ -172,6 +172,7 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
     std::condition_variable dispatch_cv;  // dispatcher: work arrived
     std::condition_variable timer_cv;     // timer: something to re-check
     std::condition_variable task_cv;      // workers: a run to execute
+    std::condition_variable company_cv;   // a worker waiting for runs that started with its own
     std::condition_variable idle_cv;      // stop(): runs ended
     bool started = false;
     bool stopping = false;
@@ -370,18 +371,28 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
             run->ended = true;
             ended.push_back({std::move(run), std::move(completion)});
             ++idle_workers;  // counted as a taker for what its own round claims
+            // Claimed runs that no other idle worker will take (idle_workers
+            // counts this one): this worker must not sleep on them.
+            auto left_to_me = [&] { return tasks.size() >= idle_workers; };
             // When a round is running, its runner sees this completion before
             // it stops (it re-checks under the lock): no wake-up needed.
-            if (!round_active && !dispatcher_exit && should_wait_for_company_locked()) {
-                // Runs that started with this one are still going: if they
-                // end within the window, the last of them commits every end
-                // in one exchange (one transaction and one claim round instead
-                // of one each). A run that takes longer costs this end at
-                // most kCompanyWindow before it is committed.
+            if (!round_active && !dispatcher_exit && !left_to_me() &&
+                should_wait_for_company_locked()) {
+                // Runs that started with this one are still going, or are
+                // about to (claimed, and another worker was woken for them):
+                // if they end within the window, the last of them commits
+                // every end in one exchange (one transaction and one claim
+                // round instead of one each). Without waiting for the runs a
+                // woken worker has not picked up yet, ends fell out of step
+                // and every exchange carried one. A run that takes longer
+                // costs this end at most kCompanyWindow before it is committed.
                 const std::uint64_t taken = rounds_taken;
-                task_cv.wait_for(lock, kCompanyWindow, [&] {
+                // On a condition of its own: a notification of task_cv meant
+                // for a worker that takes the claimed runs must not be spent
+                // on this one.
+                company_cv.wait_for(lock, kCompanyWindow, [&] {
                     return workers_exit || dispatcher_exit || round_active ||
-                           rounds_taken != taken || !tasks.empty() ||
+                           rounds_taken != taken || left_to_me() ||
                            !should_wait_for_company_locked();
                 });
             }
@@ -603,6 +614,7 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
         if (short_claim && (claimed_total > 0 || learned)) wake = true;
         spawn_workers_locked();
         for (std::size_t i = by_worker ? 1 : 0; i < tasks.size(); ++i) task_cv.notify_one();
+        company_cv.notify_all();
     }
 
     void start_run(QueueState& q, const std::string& queue_name, Job job, std::int64_t now) {
@@ -1375,6 +1387,7 @@ void JobEngine::stop() {
         left = c.running.size();
         c.dispatcher_exit = true;
         c.dispatch_cv.notify_all();
+        c.company_cv.notify_all();
     }
     if (left > 0) {
         c.log->warn("job engine stopping with runs still in plugin code count={}; they stay "
@@ -1391,6 +1404,7 @@ void JobEngine::stop() {
     }
     c.timer_cv.notify_all();
     c.task_cv.notify_all();
+    c.company_cv.notify_all();
     if (c.timer_thread.joinable()) c.timer_thread.join();
     for (auto& tracker : {c.queue_tracker.get(), c.consumer_tracker.get()})
         if (tracker) tracker->close();
