@@ -202,6 +202,7 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
     std::deque<std::shared_ptr<Run>> recent_starts;
     std::uint64_t rounds_taken = 0;  // bumped whenever a round takes `ended`
     std::size_t idle_workers = 0;
+    std::size_t company_waiters = 0;  // idle workers waiting for company, not taking runs
     std::vector<std::shared_ptr<WorkerThread>> workers;
 
     // Events: published in change order, delivered on the event thread.
@@ -373,7 +374,10 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
             ++idle_workers;  // counted as a taker for what its own round claims
             // Claimed runs that no other idle worker will take (idle_workers
             // counts this one): this worker must not sleep on them.
-            auto left_to_me = [&] { return tasks.size() >= idle_workers; };
+            auto left_to_me = [&] {
+                std::size_t takers = idle_workers - company_waiters - 1;  // not this one
+                return tasks.size() > takers;
+            };
             // When a round is running, its runner sees this completion before
             // it stops (it re-checks under the lock): no wake-up needed.
             if (!round_active && !dispatcher_exit && !left_to_me() &&
@@ -390,11 +394,16 @@ struct JobEngine::Core : std::enable_shared_from_this<JobEngine::Core> {
                 // On a condition of its own: a notification of task_cv meant
                 // for a worker that takes the claimed runs must not be spent
                 // on this one.
+                ++company_waiters;
                 company_cv.wait_for(lock, kCompanyWindow, [&] {
-                    return workers_exit || dispatcher_exit || round_active ||
-                           rounds_taken != taken || left_to_me() ||
-                           !should_wait_for_company_locked();
+                    --company_waiters;
+                    bool done = workers_exit || dispatcher_exit || round_active ||
+                                rounds_taken != taken || left_to_me() ||
+                                !should_wait_for_company_locked();
+                    ++company_waiters;
+                    return done;
                 });
+                --company_waiters;
             }
             if (!round_active && !dispatcher_exit && has_round_work()) {
                 round_active = true;
