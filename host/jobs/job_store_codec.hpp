@@ -9,8 +9,10 @@
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
+#include "base/cron.hpp"
 #include "base/error.hpp"
 #include "base/ptree_json.hpp"
 #include "jobs/job_store.hpp"
@@ -67,6 +69,42 @@ inline std::string escape_like(const std::string& text) {
         out.push_back(c);
     }
     return out;
+}
+
+/// A new job as every store writes it, checked before its transaction.
+struct PreparedJob {
+    nlohmann::json payload_json;  ///< the payload as stored (read back into the result)
+    std::string payload;          ///< its text
+    /// When it first runs: scheduled_at, else the cron's next fire after
+    /// now; nullopt: queued at once.
+    std::optional<JobTimePoint> first_run;
+};
+
+/// Checks `job` (topic, queue, max_retries, a schedule name only with a cron,
+/// a cron that parses and fires after `now`, an object payload) and prepares
+/// it. Error(invalid_argument) naming what is wrong; nothing is stored.
+inline PreparedJob prepare_new_job(const NewJob& job, JobTimePoint now) {
+    if (job.topic.empty()) throw Error(ErrorCode::invalid_argument, "job topic is empty");
+    if (job.queue.empty()) throw Error(ErrorCode::invalid_argument, "job queue is empty");
+    if (job.max_retries < -1) {
+        throw Error(ErrorCode::invalid_argument, "job max_retries must be -1 or more");
+    }
+    if (!job.schedule_name.empty() && job.cron.empty()) {
+        throw Error(ErrorCode::invalid_argument, "a schedule name needs a cron expression");
+    }
+    PreparedJob prepared;
+    prepared.payload_json = payload_to_json(job.payload);
+    prepared.payload = json_text(prepared.payload_json);
+    prepared.first_run = job.scheduled_at;
+    if (!job.cron.empty()) {
+        auto cron = CronSchedule::parse(job.cron);
+        if (!prepared.first_run) prepared.first_run = cron.next_after(now);
+        if (!prepared.first_run) {
+            throw Error(ErrorCode::invalid_argument,
+                        "cron expression '" + job.cron + "' never fires after now");
+        }
+    }
+    return prepared;
 }
 
 }  // namespace wharf::host::job_codec

@@ -956,26 +956,11 @@ int SqliteJobStore::schema_version() const {
 // --- writes ------------------------------------------------------------------------
 
 Job SqliteJobStore::insert(const NewJob& job) {
-    if (job.topic.empty()) throw Error(ErrorCode::invalid_argument, "job topic is empty");
-    if (job.queue.empty()) throw Error(ErrorCode::invalid_argument, "job queue is empty");
-    if (job.max_retries < -1) {
-        throw Error(ErrorCode::invalid_argument, "job max_retries must be -1 or more");
-    }
-    if (!job.schedule_name.empty() && job.cron.empty()) {
-        throw Error(ErrorCode::invalid_argument, "a schedule name needs a cron expression");
-    }
     // Serialise and parse before the write: the commit runs as short as it can.
-    Json payload_json = payload_to_json(job.payload);
-    std::string payload = json_text(payload_json);
-    std::optional<JobTimePoint> first_run = job.scheduled_at;
-    if (!job.cron.empty()) {
-        auto cron = CronSchedule::parse(job.cron);
-        if (!first_run) first_run = cron.next_after(impl_->options_.clock());
-        if (!first_run) {
-            throw Error(ErrorCode::invalid_argument,
-                        "cron expression '" + job.cron + "' never fires after now");
-        }
-    }
+    const job_codec::PreparedJob prepared = job_codec::prepare_new_job(job, impl_->options_.clock());
+    const Json& payload_json = prepared.payload_json;
+    const std::string& payload = prepared.payload;
+    const std::optional<JobTimePoint>& first_run = prepared.first_run;
     return impl_->write([this, &job, &payload, &payload_json, first_run](Connection& c) {
         std::int64_t now = impl_->now_us();
         const char* state = first_run ? "scheduled" : "queued";
