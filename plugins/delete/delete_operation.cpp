@@ -20,12 +20,8 @@ constexpr std::size_t kListedReferrers = 100;
 // Whether `path` is one of `roots` or below one: its ancestors are looked up,
 // so the cost is the path's depth, not the number of roots.
 bool in_set(const std::set<std::string, std::less<>>& roots, std::string_view path) {
-    if (roots.count(path)) return true;
-    for (auto slash = path.rfind('/'); slash != std::string_view::npos && slash > 0;
-         slash = path.rfind('/', slash - 1)) {
-        if (roots.count(path.substr(0, slash))) return true;
-    }
-    return false;
+    auto listed = [&roots](std::string_view p) { return roots.count(p) > 0; };
+    return listed(path) || !wharf::listed_ancestor(path, listed).empty();
 }
 
 // The repository's own rules (wharf/paths.hpp), checked before anything happens.
@@ -73,14 +69,12 @@ DeleteRequest parse(const ptree& request) {
             throw OperationRefused("paths", p, "'" + p + "' is listed twice");
     }
     for (const auto& p : out.paths) {
-        for (auto slash = p.rfind('/'); slash != std::string::npos && slash > 0;
-             slash = p.rfind('/', slash - 1)) {
-            auto ancestor = p.substr(0, slash);
-            if (seen.count(ancestor))
-                throw OperationRefused("paths", p,
-                                       "'" + p + "' is inside '" + ancestor +
-                                           "', which is deleted too: list only '" + ancestor + "'");
-        }
+        std::string ancestor(wharf::listed_ancestor(
+            p, [&seen](std::string_view a) { return seen.count(a) > 0; }));
+        if (!ancestor.empty())
+            throw OperationRefused("paths", p,
+                                   "'" + p + "' is inside '" + ancestor +
+                                       "', which is deleted too: list only '" + ancestor + "'");
     }
     return out;
 }

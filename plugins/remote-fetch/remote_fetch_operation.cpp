@@ -807,14 +807,12 @@ FetchRequest RemoteFetchOperation::parse(const ptree& request) const {
             throw OperationRefused("paths", p, "'" + p + "' is listed twice");
     }
     for (const auto& p : out.paths) {
-        for (auto slash = p.rfind('/'); slash != std::string::npos && slash > 0;
-             slash = p.rfind('/', slash - 1)) {
-            auto ancestor = p.substr(0, slash);
-            if (seen.count(ancestor))
-                throw OperationRefused("paths", p,
-                                       "'" + p + "' is inside '" + ancestor +
-                                           "', which is fetched too: list only '" + ancestor + "'");
-        }
+        std::string ancestor(wharf::listed_ancestor(
+            p, [&seen](std::string_view a) { return seen.count(std::string(a)) > 0; }));
+        if (!ancestor.empty())
+            throw OperationRefused("paths", p,
+                                   "'" + p + "' is inside '" + ancestor +
+                                       "', which is fetched too: list only '" + ancestor + "'");
         if (!names.insert(name_of(p)).second)
             throw OperationRefused(
                 "paths", p,

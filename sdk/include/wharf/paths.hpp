@@ -155,6 +155,20 @@ inline bool is_same_or_under(std::string_view path, std::string_view root) {
     return path.size() == root.size() || path[root.size()] == '/';
 }
 
+/// The nearest proper ancestor of `path` for which `listed(ancestor)` is true,
+/// or empty: for refusing a list of paths where one lies inside another, at
+/// the cost of the path's depth in lookups, not the list's length.
+/// `listed`: callable with a std::string_view, returning bool.
+template <class Listed>
+std::string_view listed_ancestor(std::string_view path, Listed listed) {
+    for (auto slash = path.rfind('/'); slash != std::string_view::npos && slash > 0;
+         slash = path.rfind('/', slash - 1)) {
+        auto ancestor = path.substr(0, slash);
+        if (listed(ancestor)) return ancestor;
+    }
+    return {};
+}
+
 /// Replaces the prefix `old_prefix` of `path` (REQUIRES: is_same_or_under) by `new_prefix`.
 inline std::string replace_prefix(std::string_view path, std::string_view old_prefix,
                                   std::string_view new_prefix) {
