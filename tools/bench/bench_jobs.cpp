@@ -6,6 +6,8 @@
 //   drain     - the engine runs N queued no-op jobs on a queue with
 //               max_parallel = C, until the last end is committed
 //   latency   - enqueue -> consumer start, one job at a time on an idle engine
+//   store     - the store alone on one thread: exchanges of C ends and C
+//               claims, the most the engine could drain at concurrency C
 // and the floor: the plain SQLite C API doing insert -> mark active -> mark
 // done per job, one transaction per state change, same journal and sync mode.
 // Then, on a history of H finished jobs (bulk-loaded): the time of a list page
@@ -146,6 +148,41 @@ EngineRun run_engine(int jobs, int concurrency) {
         throw std::runtime_error("drain ran a job twice or lost one");
     return {jobs / enqueue_s, jobs / drain_s,
             double(jobs) / double(std::max<std::uint64_t>(1, after.exchanges - before.exchanges))};
+}
+
+// The store alone, on the calling thread (no dispatcher, no workers): N
+// queued jobs drained by exchanges that each end the `per` runs the last one
+// claimed and claim `per` more, as the dispatcher's exchange does at
+// concurrency `per` with perfect pairing. The ceiling the engine can reach.
+double run_store_only(int jobs, std::size_t per) {
+    TempDir dir("store");
+    SqliteJobStoreOptions o;
+    o.path = dir.path() / "jobs.db";
+    SqliteJobStore store(o);
+    store.migrate();
+    NewJob job;
+    job.topic = "bench/noop";
+    job.queue = "bench";
+    for (int i = 0; i < jobs; ++i) store.insert(job);
+    auto start = Clock::now();
+    std::vector<wharf::Job> running;
+    std::size_t ended = 0;
+    while (true) {
+        ExchangeRequest request;
+        for (const auto& j : running) request.completions.push_back({j.id});
+        ended += running.size();
+        ClaimRequest claim;
+        claim.queues = {"bench"};
+        claim.limit = per;
+        request.claims.push_back(claim);
+        running = store.exchange(request).claimed.front();
+        if (running.empty()) break;
+    }
+    double seconds = seconds_since(start);
+    if (ended != static_cast<std::size_t>(jobs))
+        throw std::runtime_error("store-only drain ended " + std::to_string(ended) + " of " +
+                                 std::to_string(jobs));
+    return jobs / seconds;
 }
 
 struct Latency {
@@ -407,7 +444,7 @@ int main(int argc, char** argv) {
     set_log_level("warn");
 
     std::vector<double> floor_insert, floor_drain, floor_all;
-    std::vector<std::vector<double>> enqueue(3), drain(3), batch(3);
+    std::vector<std::vector<double>> enqueue(3), drain(3), batch(3), store_only(3);
     std::vector<double> p50, p99, p50_after;
     for (int r = 0; r < runs; ++r) {
         // Interleaved, so that drift on a shared machine hits all alike.
@@ -420,6 +457,7 @@ int main(int argc, char** argv) {
             enqueue[c].push_back(s.enqueue_per_s);
             drain[c].push_back(s.drain_per_s);
             batch[c].push_back(s.jobs_per_exchange);
+            store_only[c].push_back(run_store_only(jobs, static_cast<std::size_t>(c)));
         }
         Latency l = run_latency(2000);
         p50.push_back(l.p50_ms);
@@ -446,6 +484,8 @@ int main(int argc, char** argv) {
     row("drain, jobs/s vs whole-life floor (insert+active+done)", drain[1], drain[2], floor_all);
     std::printf("| jobs per dispatcher transaction (drain) | %.2f | %.2f | 1 | | |\n",
                 median(batch[1]), median(batch[2]));
+    row("store alone, one thread, c jobs ended and claimed per exchange (the engine's ceiling)",
+        store_only[1], store_only[2], floor_all);
     std::printf("\n| enqueue->start, idle engine | p50 | p99 | goal |\n|---|---:|---:|---:|\n");
     std::printf("| from the enqueue call | %.3f ms | %.3f ms | p50 < 0.25 ms |\n", median(p50),
                 median(p99));
