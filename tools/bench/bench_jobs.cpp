@@ -169,7 +169,11 @@ double run_store_only(int jobs, std::size_t per) {
     std::size_t ended = 0;
     while (true) {
         ExchangeRequest request;
-        for (const auto& j : running) request.completions.push_back({j.id});
+        for (const auto& j : running) {
+            JobCompletion done;
+            done.id = j.id;
+            request.completions.push_back(done);
+        }
         ended += running.size();
         ClaimRequest claim;
         claim.queues = {"bench"};
