@@ -361,15 +361,8 @@ std::vector<MoveStep> MoveOperation::plan(const Request& r) const {
 }
 
 std::string MoveOperation::checkpoint_name(const Request& request) const {
-    // FNV-1a: stable across builds and processes, unlike std::hash.
-    std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : request.canonical()) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-    return std::string("wharf.move/") + descriptor().name + "/" + hex;
+    return wharf::request_checkpoint_name(std::string("wharf.move/") + descriptor().name + "/",
+                                          request.canonical());
 }
 
 void MoveOperation::validate(const ptree& request) const {

@@ -614,15 +614,8 @@ RolloutOperation::Plan RolloutOperation::plan(const Request& r) const {
 }
 
 std::string RolloutOperation::checkpoint_name(const Request& request) const {
-    // FNV-1a: stable across builds and processes, unlike std::hash.
-    std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : request.canonical()) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-    return std::string("wharf.rollout/") + descriptor().name + "/" + hex;
+    return wharf::request_checkpoint_name(std::string("wharf.rollout/") + descriptor().name + "/",
+                                          request.canonical());
 }
 
 void RolloutOperation::validate(const ptree& request) const {

@@ -4,10 +4,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <set>
 
 #include "repository/links.hpp"
 #include "repository/path.hpp"
 #include "repository/value_codec.hpp"
+#include "wharf/paths.hpp"
+#include "wharf/repository.hpp"
 
 using namespace wharf;
 using namespace wharf::host::repo;
@@ -144,4 +147,24 @@ TEST_CASE("rewriting links replaces the prefix and keeps suffixes", "[repository
           "<a href=\"/content/new.html\">a</a><a href='/content/new/b?x=1'>b</a>"
           "<a href=\"/content/site/ab\">not under</a>");
     CHECK(rewrite_links(text, "/content/none", "/content/x") == 0);
+}
+
+TEST_CASE("a nested path's nearest listed ancestor is found, a sibling prefix is not one",
+          "[repository][path]") {
+    std::set<std::string, std::less<>> listed = {"/content/dam", "/content/dam/a/b", "/x"};
+    auto in = [&listed](std::string_view p) { return listed.count(p) > 0; };
+    CHECK(wharf::listed_ancestor("/content/dam/a/b/c", in) == "/content/dam/a/b");
+    CHECK(wharf::listed_ancestor("/content/dam/a", in) == "/content/dam");
+    CHECK(wharf::listed_ancestor("/content/dam", in).empty());  // itself is not its ancestor
+    CHECK(wharf::listed_ancestor("/content/damage/a", in).empty());
+    CHECK(wharf::listed_ancestor("/x", in).empty());
+}
+
+TEST_CASE("a request's checkpoint name is the prefix and the FNV-1a hash of its text",
+          "[repository][checkpoint]") {
+    // FNV-1a 64 test vectors: "" and "a".
+    CHECK(wharf::request_checkpoint_name("wharf.move/move/", "") ==
+          "wharf.move/move/cbf29ce484222325");
+    CHECK(wharf::request_checkpoint_name("p/", "a") == "p/af63dc4c8601ec8c");
+    CHECK(wharf::request_checkpoint_name("p/", "a") != wharf::request_checkpoint_name("p/", "b"));
 }

@@ -395,4 +395,21 @@ public:
     virtual std::optional<std::string> checkpoint(std::string_view name) const = 0;
 };
 
+/// A checkpoint name for one request of a bulk operation: `prefix` followed by
+/// the 64-bit FNV-1a hash of the request's canonical text in 16 hex digits.
+/// Stable across builds and processes (unlike std::hash), so a job run again
+/// after a kill or a stop finds what its earlier run recorded.
+inline std::string request_checkpoint_name(std::string_view prefix,
+                                           std::string_view canonical_request) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : canonical_request) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string name(prefix);
+    for (int shift = 60; shift >= 0; shift -= 4) name += kHex[(h >> shift) & 0xf];
+    return name;
+}
+
 }  // namespace wharf
