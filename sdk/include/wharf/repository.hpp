@@ -396,9 +396,12 @@ public:
 };
 
 /// A checkpoint name for one request of a bulk operation: `prefix` followed by
-/// the 64-bit FNV-1a hash of the request's canonical text in 16 hex digits.
+/// a 64-bit FNV-1a hash of the request's canonical text in 16 hex digits.
 /// Stable across builds and processes (unlike std::hash), so a job run again
-/// after a kill or a stop finds what its earlier run recorded.
+/// after a kill or a stop finds what its earlier run recorded. The offset
+/// basis is the one move and rollout have always used (1469598103934665603,
+/// not FNV's 14695981039346656037): names stay those of earlier versions, so
+/// a job interrupted by an upgrade still resumes.
 inline std::string request_checkpoint_name(std::string_view prefix,
                                            std::string_view canonical_request) {
     std::uint64_t h = 1469598103934665603ull;
