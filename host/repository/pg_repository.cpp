@@ -200,6 +200,17 @@ constexpr const char* kUpsertRelationship =
         throw RepositoryError(Code::io, pg_error_message("repository commit outcome unknown", e));
     } catch (const pqxx::transaction_rollback& e) {
         throw RepositoryError(Code::conflict, pg_error_message(what, e));
+    } catch (const pqxx::sql_error& e) {
+        // lock_not_available: the write lock (or a row) stayed held past the
+        // lock timeout by another writer; nothing of this batch was applied.
+        if (e.sqlstate() == "55P03") {
+            throw RepositoryError(
+                Code::conflict,
+                std::string(what) +
+                    ": another writer held the repository's write lock past the lock "
+                    "timeout; nothing of this batch was applied, try again");
+        }
+        throw RepositoryError(Code::io, pg_error_message(what, e));
     } catch (const pqxx::failure& e) {
         throw RepositoryError(Code::io, pg_error_message(what, e));
     }
@@ -590,7 +601,10 @@ private:
         if (t_) return;
         c_.emplace(repository_->lease());
         t_ = std::make_unique<pqxx::work>((*c_)->raw());
-        run("SELECT pg_advisory_xact_lock($1::bigint)", kWriteLock);
+        // One round trip: the wait's limit for this transaction, then the lock.
+        t_->exec("SET LOCAL lock_timeout = " +
+                 std::to_string(repository_->write_lock_timeout().count()) +
+                 "; SELECT pg_advisory_xact_lock(" + std::to_string(kWriteLock) + ")");
     }
 
     // Rolls the batch back and rethrows the current exception as a RepositoryError.
@@ -784,6 +798,8 @@ PgRepositoryOptions checked(const PgRepositoryOptions& options) {
         throw RepositoryError(Code::io,
                               "repository blob_dir is empty: binaries need a directory "
                               "every instance shares");
+    if (options.write_lock_timeout < std::chrono::milliseconds(1))
+        throw RepositoryError(Code::io, "repository write_lock_timeout must be at least 1 ms");
     return options;
 }
 
@@ -805,7 +821,8 @@ PgRepository::PgRepository(Passkey, const PgRepositoryOptions& options)
                                                    redacted_pg_url(url),
                                                e));
             }),
-      blobs_(options.blob_dir) {}
+      blobs_(options.blob_dir),
+      write_lock_timeout_(options.write_lock_timeout) {}
 
 void PgRepository::migrate() {
     const int known = static_cast<int>(kMigrations.size());

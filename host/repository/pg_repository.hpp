@@ -53,6 +53,10 @@ struct PgRepositoryOptions {
     std::size_t pool_size = 4;  ///< connections at most (>= 1)
     /// The shared binary store directory (created if missing).
     std::filesystem::path blob_dir;
+    /// How long a batch waits for the repository's write lock (held by a
+    /// batch of this or another instance) before it fails with
+    /// RepositoryError{conflict}, as SQLite's 30 s busy timeout. >= 1 ms.
+    std::chrono::milliseconds write_lock_timeout{30'000};
 };
 
 class PgRepository final : public Repository, public std::enable_shared_from_this<PgRepository> {
@@ -103,11 +107,14 @@ public:
     /// offer (check, tests). Not for plugins.
     PgPool::Lease lease() const { return pool_.lease(); }
 
+    std::chrono::milliseconds write_lock_timeout() const { return write_lock_timeout_; }
+
 private:
     void migrate();
 
     mutable PgPool pool_;
     repo::BlobStore blobs_;
+    std::chrono::milliseconds write_lock_timeout_;
 };
 
 }  // namespace wharf::host

@@ -273,6 +273,41 @@ TEST_CASE("four instances opening a new database at once migrate it once", "[rep
     CHECK(instances[0]->count("/", {.include_root = false}) == 4);
 }
 
+TEST_CASE("a batch waiting longer than the write lock timeout fails as a conflict, nothing applied",
+          "[repository][pg]") {
+    WHARF_PG_BACKEND(backend);
+    auto holder = backend.open();
+    host::PgRepositoryOptions options{backend.url(), 2, backend.blob_dir()};
+    options.write_lock_timeout = std::chrono::milliseconds(300);
+    auto waiter = PgRepository::open(options);
+
+    auto held = holder->open_session({.batch_size = 1000});
+    held->create_folders("/content/dam/held");  // its batch holds the write lock
+    auto s = waiter->open_session();
+    auto started = std::chrono::steady_clock::now();
+    try {
+        s->create_folders("/content/dam/waiting");
+        s->commit();
+        FAIL("the write did not wait for the lock");
+    } catch (const RepositoryError& e) {
+        CHECK(e.code() == Code::conflict);
+        CHECK_THAT(e.what(), Catch::Contains("write lock past the lock timeout"));
+    }
+    CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(300));
+    CHECK_FALSE(holder->get("/content/dam/waiting"));
+    held->commit();
+    CHECK(holder->get("/content/dam/held"));
+    // Once the lock is free the same repository writes again.
+    auto again = waiter->open_session();
+    again->create_folders("/content/dam/waiting");
+    again->commit();
+    CHECK(holder->get("/content/dam/waiting"));
+
+    options.write_lock_timeout = std::chrono::milliseconds(0);
+    CHECK_THROWS_WITH(PgRepository::open(options),
+                      Catch::Contains("write_lock_timeout must be at least 1 ms"));
+}
+
 TEST_CASE("a checkpoint committed on one instance is found by another", "[repository][pg]") {
     WHARF_PG_BACKEND(backend);
     auto a = backend.open();
