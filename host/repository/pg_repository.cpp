@@ -337,11 +337,7 @@ public:
 
     void remove_properties(std::string_view path, const std::vector<std::string>& names) override {
         repo::require_valid_path(path, "node path");
-        for (const auto& name : names)
-            if (auto problem = repo::property_name_problem(name); !problem.empty())
-                throw RepositoryError(Code::invalid_property,
-                                      "node " + quote_path(path) + ": invalid property name " +
-                                          quote_path(name) + ": " + problem);
+        repo::require_valid_property_names(path, names);
         change([&] {
             auto node = require_node(path);
             for (const auto& name : names) {
@@ -521,11 +517,7 @@ public:
 
     void set_inheritance_cancel(std::string_view path, const InheritanceCancel& cancel) override {
         repo::require_non_root_path(path, "node path");
-        for (const auto& name : cancel.properties)
-            if (auto problem = repo::property_name_problem(name); !problem.empty())
-                throw RepositoryError(Code::invalid_property,
-                                      "node " + quote_path(path) + ": invalid property name " +
-                                          quote_path(name) + ": " + problem);
+        repo::require_valid_property_names(path, cancel.properties);
         change([&] {
             auto node = require_node(path);
             bool clear = !cancel.page && !cancel.children && cancel.properties.empty();

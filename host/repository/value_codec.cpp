@@ -110,12 +110,25 @@ std::string property_problem(const Property& property) {
     return {};
 }
 
+namespace {
+
+void require_valid_property_name(std::string_view node_path, std::string_view name) {
+    if (auto problem = property_name_problem(name); !problem.empty())
+        throw RepositoryError(Code::invalid_property, "node " + quote_path(node_path) +
+                                                          ": invalid property name " +
+                                                          quote_path(name) + ": " + problem);
+}
+
+}  // namespace
+
+void require_valid_property_names(std::string_view node_path,
+                                  const std::vector<std::string>& names) {
+    for (const auto& name : names) require_valid_property_name(node_path, name);
+}
+
 void require_valid_properties(std::string_view node_path, const PropertyMap& properties) {
     for (const auto& [name, property] : properties) {
-        if (auto problem = property_name_problem(name); !problem.empty())
-            throw RepositoryError(Code::invalid_property, "node " + quote_path(node_path) +
-                                                              ": invalid property name " +
-                                                              quote_path(name) + ": " + problem);
+        require_valid_property_name(node_path, name);
         if (auto problem = property_problem(property); !problem.empty())
             throw RepositoryError(Code::invalid_property, "node " + quote_path(node_path) +
                                                               ": property " + quote_path(name) +

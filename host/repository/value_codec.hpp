@@ -28,6 +28,11 @@ std::string property_problem(const Property& property);
 /// naming the node, the property and the reason.
 void require_valid_properties(std::string_view node_path, const PropertyMap& properties);
 
+/// Throws RepositoryError{invalid_property} for the first bad property name of
+/// `node_path` (removals, cancelled inheritance: names without values).
+void require_valid_property_names(std::string_view node_path,
+                                  const std::vector<std::string>& names);
+
 /// The packed-list form of `values` (all of `type`, as checked by property_problem).
 std::string pack_values(PropertyType type, const std::vector<Scalar>& values);
 

@@ -260,6 +260,14 @@ TEMPLATE_TEST_CASE("bad property types and kinds are refused with the reason and
     require_error(Code::not_found, "\"/content/none\" does not exist", [&] {
         s->set_properties("/content/none", {{"a", Property::long_(1)}});
     });
+    // Names without values: a removal or a cancelled inheritance naming a
+    // bad property refuses the whole call (the good name stays too).
+    require_error(Code::invalid_property,
+                  "node \"/content/dam/a.txt\": invalid property name \"a/b\"",
+                  [&] { s->remove_properties("/content/dam/a.txt", {"dc:title", "a/b"}); });
+    require_error(Code::invalid_property, "invalid property name \":text\"", [&] {
+        s->set_inheritance_cancel("/content/site", {false, false, {"jcr:title", ":text"}});
+    });
     s->commit();
     CHECK(snapshot(*repo) == before);
 }
