@@ -1536,21 +1536,31 @@ Job JobEngine::enqueue(std::string_view topic, Ptree payload,
 
 JobActionResult JobEngine::stop_job(JobId id) {
     auto& c = *core_;
+    // Flags the run here, if there is one; true when this call flagged it.
     auto flag_running = [&] {
         auto it = c.running.find(id);
-        if (it == c.running.end()) return;
+        if (it == c.running.end()) return false;
         auto& run = *it->second;
-        if (run.stop_reason() != StopReason::user) {
-            run.stop = static_cast<int>(StopReason::user);
-            if (!run.stop_at_us) run.stop_at_us = now_us();
-        }
+        if (run.stop_reason() == StopReason::user) return false;
+        run.stop = static_cast<int>(StopReason::user);
+        if (!run.stop_at_us) run.stop_at_us = now_us();
+        return true;
     };
+    bool flagged_here = false;
     {
         std::lock_guard lock(c.mutex);
         c.stop_requests.insert(id);
-        flag_running();
+        flagged_here = flag_running();
     }
     auto result = c.store.request_stop(id);
+    if (!result && result.status == wharf::JobActionResult::Status::refused && flagged_here) {
+        // The run, flagged above, saw the flag and ended before the store was
+        // asked: this request stopped it.
+        if (auto ended = c.store.find(id); ended && ended->state == JobState::stopped) {
+            c.log->info("job stop requested id={} topic={}: stopped", id, ended->topic);
+            return {};
+        }
+    }
     auto job = result ? c.store.find(id) : std::nullopt;
     std::lock_guard lock(c.mutex);
     if (job && job->state == JobState::active) {

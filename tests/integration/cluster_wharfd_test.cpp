@@ -173,6 +173,26 @@ TEST_CASE("three wharfd instances on one PostgreSQL run every job exactly once t
     for (auto id : long_jobs) {
         auto response = survivor.post_json("/api/jobs/" + std::to_string(id) + "/stop", "{}");
         INFO(response.body);
+        if (response.status / 100 != 2) {
+            pqxx::nontransaction n(db);
+            auto row = n.exec_params(
+                "SELECT state, retry_count, result_message, claimed_by FROM jobs WHERE id = $1",
+                id)[0];
+            UNSCOPED_INFO("job " << id << ": " << row[0].c_str() << ", retry " << row[1].c_str()
+                                 << ", '" << row[2].c_str() << "', claimed by "
+                                 << row[3].c_str() << "; victim instance-" << victim_index
+                                 << " ran job " << victim_long_job);
+            // What the instances said about the job and about leases.
+            const std::string needle = "id=" + std::to_string(id) + " ";
+            for (auto& h : hosts) {
+                std::istringstream out(h->output());
+                for (std::string line; std::getline(out, line);)
+                    if (line.find(needle) != std::string::npos ||
+                        line.find("lease") != std::string::npos ||
+                        line.find("requeue") != std::string::npos)
+                        UNSCOPED_INFO(h->root().filename().string() << ": " << line);
+            }
+        }
         REQUIRE(response.status / 100 == 2);
     }
     REQUIRE(eventually([&] { return count_final() == kShort + 3; }, 60s));

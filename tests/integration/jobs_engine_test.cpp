@@ -16,6 +16,7 @@
 #include "jobs/job_engine.hpp"
 #include "jobs/sqlite_job_store.hpp"
 #include "modules/plugin_manager.hpp"
+#include "support/forwarding_job_store.hpp"
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -83,18 +84,22 @@ struct EngineHost {
     TempDir dir{"wharf-jobs-engine"};
     ServiceRegistryImpl registry;
     std::unique_ptr<SqliteJobStore> store;
+    std::unique_ptr<JobStore> wrapper;  // what the engine uses instead, when set
     std::unique_ptr<JobEngine> engine;
     std::unique_ptr<PluginManager> plugins;
     std::map<std::string, std::pair<std::shared_ptr<TestQueue>,
                                     std::shared_ptr<wharf::ServiceRegistration>>>
         queues;
 
-    explicit EngineHost(JobEngineOptions options = fast_options()) {
+    using StoreWrapper = std::function<std::unique_ptr<JobStore>(JobStore&)>;
+
+    explicit EngineHost(JobEngineOptions options = fast_options(), StoreWrapper wrap = {}) {
         SqliteJobStoreOptions so;
         so.path = dir / "data/jobs.db";
         store = std::make_unique<SqliteJobStore>(so);
         store->migrate();
-        engine = std::make_unique<JobEngine>(registry, *store, options);
+        if (wrap) wrapper = wrap(*store);
+        engine = std::make_unique<JobEngine>(registry, wrapper ? *wrapper : *store, options);
         engine->start();
         fs::create_directories(dir / "plugins");
         PluginManagerOptions po;
@@ -336,6 +341,41 @@ TEST_CASE("stop ends an active job as stopped and a waiting one at once", "[jobs
     CHECK_FALSE(host.view(running.id)->job.overdue);
     auto again = host.engine->stop_job(running.id);
     CHECK(again.status == wharf::JobActionResult::Status::refused);
+}
+
+TEST_CASE("a stop whose run ends before the store hears of it is answered as done", "[jobs]") {
+    // The engine flags the run here first, then asks the store: a consumer
+    // that returns at once can end the run (stopped) before the store is
+    // asked. The request did stop the job, so it is not refused as "already
+    // finished". The store below holds request_stop until the job is final.
+    class LateStopStore final : public wharf::test::ForwardingJobStore {
+    public:
+        using ForwardingJobStore::ForwardingJobStore;
+        wharf::JobActionResult request_stop(JobId id) override {
+            eventually(
+                [&] {
+                    auto job = inner_.find(id);
+                    return job && wharf::is_final(job->state);
+                },
+                10s);
+            return inner_.request_stop(id);
+        }
+    };
+    EngineHost host(fast_options(), [](JobStore& inner) -> std::unique_ptr<JobStore> {
+        return std::make_unique<LateStopStore>(inner);
+    });
+    host.add_queue(queue_settings("default", {"*"}));
+    host.deploy("jobs_sleeper");
+    auto job = host.enqueue("test/sleep", {{"ms", "10000"}});
+    REQUIRE(host.reaches(job.id, JobState::active));
+    auto result = host.engine->stop_job(job.id);
+    INFO(result.reason);
+    CHECK(result.status == wharf::JobActionResult::Status::done);
+    CHECK(host.view(job.id)->job.state == JobState::stopped);
+    // A second request finds it finished, and says so.
+    auto again = host.engine->stop_job(job.id);
+    CHECK(again.status == wharf::JobActionResult::Status::refused);
+    CHECK_THAT(again.reason, Catch::Contains("already finished (stopped)"));
 }
 
 TEST_CASE("a consumer that ignores stop is reported overdue and its slot is counted",
