@@ -56,6 +56,9 @@ std::vector<RecordedRun> recorded_runs(const fs::path& data_dir) {
     return out;
 }
 
+// The lease is 3 s: short enough that failover comes quickly, long enough
+// that a live instance on a loaded 2-core machine is not taken for dead (it
+// renews every second).
 void configure(WharfdHost& host, const std::string& url, const std::string& id,
                const fs::path& blob_dir = {}) {
     host.write_config("wharf.yaml", "data_dir: ../var\nplugins_dir: ../plugins\nlisten: 127.0.0.1:" +
@@ -63,7 +66,7 @@ void configure(WharfdHost& host, const std::string& url, const std::string& id,
                                         "\nlog_level: info\njobs:\n  flush_interval_ms: 50\n"
                                         "  shutdown_grace_ms: 2000\n"
                                         "store:\n  backend: postgresql\n  url: " +
-                                        url + "\n  pool_size: 4\n  lease_ms: 1500\n" +
+                                        url + "\n  pool_size: 4\n  lease_ms: 3000\n" +
                                         "  instance_id: " + id + "\n" +
                                         (blob_dir.empty() ? std::string()
                                                           : "  blob_dir: " + blob_dir.string() +
