@@ -2,9 +2,11 @@
 // The repository model's small rules, shared by both backends
 // (sqlite_repository.cpp, pg_repository.cpp) so that they refuse the same
 // things with the same words: which kind may hold which, how a kind is named
-// in a message, what a missing node is told as, which kinds a walk wants.
+// in a message, what a missing node is told as, which kinds a walk wants,
+// how a page of children says where the next one starts.
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -81,6 +83,53 @@ inline void require_node_shape(const Node& node) {
         throw RepositoryError(Code::invalid_kind, "cannot create " + article(node.kind) + " " +
                                                       quote_path(node.path) +
                                                       " with a binary: only assets have one");
+}
+
+/// The kinds a count with `o` counts, as an SQL list of their numbers
+/// ("0,1,2"); empty when it counts none.
+inline std::string kind_list(const WalkOptions& o) {
+    std::string kinds;
+    auto add = [&](bool on, NodeKind k) {
+        if (!on) return;
+        if (!kinds.empty()) kinds += ",";
+        kinds += std::to_string(static_cast<int>(k));
+    };
+    add(o.folders, NodeKind::folder);
+    add(o.assets, NodeKind::asset);
+    add(o.pages, NodeKind::page);
+    return kinds;
+}
+
+/// SQL for the depth of the node in column `path` (as depth_of()).
+inline constexpr const char* kDepthSql =
+    "(CASE WHEN path = '/' THEN 0 ELSE length(path) - length(replace(path, '/', '')) END)";
+
+/// Where a page of children continues: after this (order, path).
+struct ChildrenCursor {
+    std::int64_t order = 0;
+    std::string path;
+};
+
+/// The cursor after `last`, the last child of a page: "<order>:<path>".
+inline std::string children_cursor(const Node& last) {
+    return std::to_string(last.order) + ":" + last.path;
+}
+
+/// Reads a cursor made by children_cursor(); RepositoryError{invalid_path}
+/// naming it when it is not one.
+inline ChildrenCursor parse_children_cursor(const std::string& cursor) {
+    ChildrenCursor out;
+    auto colon = cursor.find(':');
+    if (colon != std::string::npos) {
+        const char* digits_end = cursor.data() + colon;
+        auto [end, ec] = std::from_chars(cursor.data(), digits_end, out.order);
+        if (ec == std::errc() && end == digits_end) {
+            out.path = cursor.substr(colon + 1);
+            return out;
+        }
+    }
+    throw RepositoryError(RepositoryError::Code::invalid_path,
+                          "malformed children cursor " + quote_path(cursor));
 }
 
 }  // namespace wharf::host::repo

@@ -12,6 +12,7 @@
 #include "repository/node_rules.hpp"
 #include "repository/node_rows.hpp"
 #include "repository/path.hpp"
+#include "repository/rule_session.hpp"
 #include "repository/repository_check.hpp"
 #include "repository/value_codec.hpp"
 
@@ -216,11 +217,7 @@ constexpr const char* kUpsertRelationship =
     }
 }
 
-/// A node's identity as sessions need it to check a change.
-struct NodeRef {
-    std::int64_t id;
-    NodeKind kind;
-};
+using repo::NodeRef;
 
 // Runs `fn(connection, transaction)` on a leased connection without a
 // transaction (each statement on its own).
@@ -272,351 +269,34 @@ std::optional<NodeRef> find_node(PgConnection& c, pqxx::transaction_base& t,
 
 // --- the session ----------------------------------------------------------------------
 
-class PgSession final : public Session {
+// The rows of a write session (the rules are RuleSession's): a batch is one
+// transaction on a pooled connection holding the repository's write lock.
+class PgSession final : public repo::RuleSession {
 public:
     PgSession(std::shared_ptr<PgRepository> repository, const SessionOptions& options)
-        : repository_(std::move(repository)),
-          batch_size_(std::max<std::size_t>(options.batch_size, 1)) {}
+        : RuleSession(repository->blobs(), options.batch_size),
+          repository_(std::move(repository)) {}
 
     ~PgSession() override { discard(); }
 
-    void create(const Node& node) override {
-        repo::require_non_root_path(node.path, "node path");
-        repo::require_valid_properties(node.path, node.properties);
-        repo::require_node_shape(node);
-        if (node.binary) require_stored(node.path, *node.binary);
-        change([&] { insert_node(node); });
-    }
-
-    void create_folders(std::string_view path) override {
-        repo::require_non_root_path(path, "folder path");
-        change([&] {
-            std::vector<std::string_view> missing;
-            std::string_view p = path;
-            NodeRef existing{1, NodeKind::folder};
-            for (;;) {
-                if (auto found = find(p)) {
-                    existing = *found;
-                    break;
-                }
-                missing.push_back(p);
-                p = repo::parent_path(p);
-                if (p == "/") break;
-            }
-            if (existing.kind != NodeKind::folder)
-                throw RepositoryError(Code::invalid_kind,
-                                      "cannot create folders " + quote_path(path) + ": " +
-                                          quote_path(p) + " is " + article(existing.kind));
-            std::int64_t parent = existing.id;
-            for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-                Node folder;
-                folder.path = std::string(*it);
-                folder.kind = NodeKind::folder;
-                parent = insert_row(folder, parent);
-            }
-        });
-    }
-
-    void set_properties(std::string_view path, const PropertyMap& properties) override {
-        repo::require_valid_path(path, "node path");
-        repo::require_valid_properties(path, properties);
-        change([&] {
-            auto node = require_node(path);
-            for (const auto& [name, property] : properties) {
-                run("INSERT INTO properties(node_id, name, type, multiple, value) "
-                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (node_id, name) DO UPDATE SET "
-                    "type = excluded.type, multiple = excluded.multiple, value = excluded.value",
-                    node.id, name, static_cast<int>(property.type), property.multiple,
-                    bytes(repo::pack_values(property.type, property.values)));
-                delete_refs(node.id, name);
-                insert_property_refs(node.id, name, property);
-            }
-            touch(node.id);
-        });
-    }
-
-    void remove_properties(std::string_view path, const std::vector<std::string>& names) override {
-        repo::require_valid_path(path, "node path");
-        repo::require_valid_property_names(path, names);
-        change([&] {
-            auto node = require_node(path);
-            for (const auto& name : names) {
-                run("DELETE FROM properties WHERE node_id = $1 AND name = $2", node.id, name);
-                delete_refs(node.id, name);
-            }
-            touch(node.id);
-        });
-    }
-
-    void set_text(std::string_view path, std::string text) override {
-        repo::require_valid_path(path, "page path");
-        change([&] {
-            auto node = require_node(path);
-            if (node.kind != NodeKind::page)
-                throw RepositoryError(Code::invalid_kind,
-                                      "cannot set text on " + article(node.kind) + " " +
-                                          quote_path(path) + ": only pages have text");
-            write_text(node.id, text);
-        });
-    }
-
-    void set_binary(std::string_view path, const BinaryInfo& binary) override {
-        repo::require_valid_path(path, "asset path");
-        require_stored(path, binary);
-        change([&] {
-            auto node = require_node(path);
-            if (node.kind != NodeKind::asset)
-                throw RepositoryError(Code::invalid_kind,
-                                      "cannot set a binary on " + article(node.kind) + " " +
-                                          quote_path(path) + ": only assets have one");
-            run("UPDATE nodes SET blob_sha = $2, blob_size = $3, mime = $4, modified = $5 "
-                "WHERE id = $1",
-                node.id, binary.sha256, static_cast<std::int64_t>(binary.size), binary.mime_type,
-                now_millis());
-        });
-    }
-
-    void set_order(std::string_view path, std::int64_t order) override {
-        repo::require_non_root_path(path, "node path");
-        change([&] {
-            auto node = require_node(path);
-            run("UPDATE nodes SET ord = $2, modified = $3 WHERE id = $1", node.id, order,
-                now_millis());
-        });
-    }
-
-    std::uint64_t remove(std::string_view path) override {
-        repo::require_non_root_path(path, "node path");
-        return change([&]() -> std::uint64_t {
-            parent_cache_.reset();
-            auto r = repo::subtree_range(path);
-            // Set-based: the server deletes the subtree, however large, without
-            // sending it here.
-            static const std::string in_subtree =
-                "(SELECT id FROM nodes WHERE " + subtree_where("path") + ")";
-            static const std::string statements[] = {
-                "DELETE FROM properties WHERE node_id IN " + in_subtree,
-                "DELETE FROM refs WHERE from_id IN " + in_subtree,
-                "DELETE FROM inheritance_cancel WHERE node_id IN " + in_subtree,
-                "DELETE FROM live_relationships WHERE " + subtree_where("live_copy"),
-            };
-            for (const auto& sql : statements) run(sql, r.low, r.children, r.high);
-            return static_cast<std::uint64_t>(
-                run("DELETE FROM nodes WHERE " + subtree_where("path"), r.low, r.children, r.high)
-                    .affected_rows());
-        });
-    }
-
-    std::uint64_t move(std::string_view from, std::string_view to) override {
-        repo::require_non_root_path(from, "move source");
-        repo::require_non_root_path(to, "move destination");
-        if (repo::is_same_or_under(to, from))
-            throw RepositoryError(Code::invalid_move, "cannot move " + quote_path(from) + " to " +
-                                                          quote_path(to) +
-                                                          ": the destination is inside the source");
-        return change([&]() -> std::uint64_t {
-            parent_cache_.reset();
-            auto source = find(from);
-            if (!source) not_found("move source", from);
-            if (find(to))
-                throw RepositoryError(Code::already_exists, "cannot move " + quote_path(from) +
-                                                                " to " + quote_path(to) +
-                                                                ": the destination exists");
-            auto parent_path = repo::parent_path(to);
-            auto parent = find(parent_path);
-            if (!parent) not_found("destination parent", parent_path);
-            if (!may_contain(parent->kind, source->kind))
-                throw RepositoryError(Code::invalid_move, "cannot move " + article(source->kind) +
-                                                              " " + quote_path(from) + " under " +
-                                                              article(parent->kind) + " " +
-                                                              quote_path(parent_path));
-            auto r = repo::subtree_range(from);
-            // One set-based UPDATE renames the subtree on the server. length()
-            // and substr() both count characters, so the cut is right for any
-            // UTF-8 path.
-            auto moved = static_cast<std::uint64_t>(
-                run("UPDATE nodes SET path = $4::text || substr(path, length($1::text) + 1) "
-                    "WHERE " +
-                        subtree_where("path"),
-                    r.low, r.children, r.high, std::string(to))
-                    .affected_rows());
-            run("UPDATE nodes SET parent_id = $2, "
-                "ord = COALESCE((SELECT max(ord) + 1 FROM nodes WHERE parent_id = $2), 0), "
-                "modified = $3 WHERE id = $1",
-                source->id, parent->id, now_millis());
-            move_relationships(from, to);
-            return moved;
-        });
-    }
-
-    std::uint64_t rewrite_references(std::string_view referrer, std::string_view old_prefix,
-                                     std::string_view new_prefix) override {
-        repo::require_valid_path(referrer, "referrer");
-        repo::require_non_root_path(old_prefix, "old reference prefix");
-        repo::require_non_root_path(new_prefix, "new reference prefix");
-        return change([&]() -> std::uint64_t {
-            auto node = require_node(referrer);
-            std::uint64_t changed = 0;
-            std::vector<std::pair<std::string, Property>> rewritten;
-            for (const auto& row : run("SELECT name, type, multiple, value FROM properties "
-                                       "WHERE node_id = $1 AND type = $2",
-                                       node.id, static_cast<int>(PropertyType::path))) {
-                auto property = read_property(row, 1);
-                std::uint64_t n = 0;
-                for (auto& v : property.values) {
-                    auto& p = std::get<PathRef>(v).path;
-                    if (!repo::is_same_or_under(p, old_prefix)) continue;
-                    p = repo::replace_prefix(p, old_prefix, new_prefix);
-                    ++n;
-                }
-                if (n == 0) continue;
-                changed += n;
-                rewritten.emplace_back(text_of(row[0]), std::move(property));
-            }
-            for (const auto& [name, property] : rewritten) {
-                run("UPDATE properties SET value = $3 WHERE node_id = $1 AND name = $2", node.id,
-                    name, bytes(repo::pack_values(property.type, property.values)));
-                delete_refs(node.id, name);
-                insert_property_refs(node.id, name, property);
-            }
-            if (node.kind == NodeKind::page) {
-                auto r = run("SELECT text FROM nodes WHERE id = $1", node.id);
-                std::string text = r.empty() ? std::string() : from_bytes(r[0][0]);
-                if (auto n = repo::rewrite_links(text, old_prefix, new_prefix); n > 0) {
-                    changed += n;
-                    write_text(node.id, text);
-                }
-            }
-            if (changed > 0) touch(node.id);
-            return changed;
-        });
-    }
-
-    void set_live_relationship(const LiveRelationship& r) override {
-        repo::require_non_root_path(r.blueprint, "blueprint");
-        repo::require_non_root_path(r.live_copy, "live copy");
-        for (const auto& p : r.excluded_paths) repo::require_valid_path(p, "excluded path");
-        if (repo::is_same_or_under(r.live_copy, r.blueprint) ||
-            repo::is_same_or_under(r.blueprint, r.live_copy))
-            throw RepositoryError(Code::invalid_path,
-                                  "live copy " + quote_path(r.live_copy) + " and blueprint " +
-                                      quote_path(r.blueprint) + " must not contain each other");
-        change([&] {
-            if (!find(r.blueprint)) not_found("blueprint", r.blueprint);
-            write_relationship(r);
-        });
-    }
-
-    void remove_live_relationship(std::string_view live_copy) override {
-        repo::require_non_root_path(live_copy, "live copy");
-        change([&] {
-            run("DELETE FROM live_relationships WHERE live_copy = $1::text",
-                std::string(live_copy));
-        });
-    }
-
-    void set_inheritance_cancel(std::string_view path, const InheritanceCancel& cancel) override {
-        repo::require_non_root_path(path, "node path");
-        repo::require_valid_property_names(path, cancel.properties);
-        change([&] {
-            auto node = require_node(path);
-            bool clear = !cancel.page && !cancel.children && cancel.properties.empty();
-            if (clear) {
-                run("DELETE FROM inheritance_cancel WHERE node_id = $1", node.id);
-            } else {
-                run("INSERT INTO inheritance_cancel(node_id, page, children, properties) "
-                    "VALUES ($1, $2, $3, $4) ON CONFLICT (node_id) DO UPDATE SET "
-                    "page = excluded.page, children = excluded.children, "
-                    "properties = excluded.properties",
-                    node.id, cancel.page, cancel.children,
-                    bytes(repo::pack_strings(cancel.properties)));
-            }
-        });
-    }
-
-    void set_checkpoint(std::string_view name, std::optional<std::string> value) override {
-        try {
-            begin();
-            if (value) {
-                run("INSERT INTO checkpoints(name, value) VALUES ($1, $2) "
-                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    std::string(name), bytes(*value));
-            } else {
-                run("DELETE FROM checkpoints WHERE name = $1::text", std::string(name));
-            }
-        } catch (...) {
-            fail();
-        }
-    }
-
-    void commit() override {
-        if (!t_) return;
-        try {
-            t_->commit();
-        } catch (...) {
-            fail();
-        }
-        end_transaction();
-        pending_ = 0;
-    }
-
-    void rollback() override { discard(); }
-
-    std::size_t pending() const override { return pending_; }
-
 private:
-    // One change: commit the previous batch if it is full, begin one if
-    // needed, apply, count. Any exception rolls the whole batch back (the
-    // contract) and propagates as a RepositoryError.
-    template <class F>
-    auto change(F&& apply) -> decltype(apply()) {
-        if (pending_ >= batch_size_) commit();
-        try {
-            begin();
-            if constexpr (std::is_void_v<decltype(apply())>) {
-                apply();
-                ++pending_;
-            } else {
-                auto result = apply();
-                ++pending_;
-                return result;
-            }
-        } catch (...) {
-            fail();
-        }
-    }
-
-    // A batch: a pooled connection, a transaction, and the repository's write
-    // lock, which every batch of every instance takes first, so batches run
-    // one after the other (as SQLite's BEGIN IMMEDIATE).
-    void begin() {
-        if (t_) return;
+    // Every batch of every instance takes the write lock first, so batches
+    // run one after the other (as SQLite's BEGIN IMMEDIATE); it waits at most
+    // the write lock timeout. One round trip: the limit, then the lock.
+    void begin_batch() override {
         c_.emplace(repository_->lease());
         t_ = std::make_unique<pqxx::work>((*c_)->raw());
-        // One round trip: the wait's limit for this transaction, then the lock.
         t_->exec("SET LOCAL lock_timeout = " +
                  std::to_string(repository_->write_lock_timeout().count()) +
                  "; SELECT pg_advisory_xact_lock(" + std::to_string(kWriteLock) + ")");
     }
 
-    // Rolls the batch back and rethrows the current exception as a RepositoryError.
-    [[noreturn]] void fail() {
-        try {
-            rethrow_as_repository_error(c_ ? &*c_ : nullptr, "repository write failed");
-        } catch (...) {
-            discard();
-            throw;
-        }
+    void commit_batch() override {
+        t_->commit();
+        end_transaction();
     }
 
-    void end_transaction() noexcept {
-        t_.reset();
-        c_.reset();
-    }
-
-    void discard() noexcept {
-        parent_cache_.reset();
-        pending_ = 0;
+    void abort_batch() noexcept override {
         if (!t_) {
             c_.reset();
             return;
@@ -631,72 +311,27 @@ private:
         end_transaction();
     }
 
+    [[noreturn]] void rethrow_error() override {
+        rethrow_as_repository_error(c_ ? &*c_ : nullptr, "repository write failed");
+    }
+
+    void end_transaction() noexcept {
+        t_.reset();
+        c_.reset();
+    }
+
     template <class... Args>
     pqxx::result run(const std::string& sql, Args&&... args) {
         return t_->exec_prepared((*c_)->prepared(sql), std::forward<Args>(args)...);
     }
 
-    std::optional<NodeRef> find(std::string_view path) { return find_node(**c_, *t_, path); }
-
-    NodeRef require_node(std::string_view path) {
-        auto node = find(path);
-        if (!node) not_found("node", path);
-        return *node;
-    }
-
-    NodeRef require_parent(std::string_view path) {
-        auto parent = repo::parent_path(path);
-        if (parent_cache_ && parent_cache_->first == parent) return parent_cache_->second;
-        auto node = find(parent);
-        if (!node)
-            throw RepositoryError(Code::not_found, "cannot create " + quote_path(path) +
-                                                       ": parent " + quote_path(parent) +
-                                                       " does not exist");
-        parent_cache_.emplace(std::string(parent), *node);
-        return *node;
-    }
-
-    void require_stored(std::string_view path, const BinaryInfo& binary) const {
-        if (!is_sha256_hex(binary.sha256))
-            throw RepositoryError(Code::invalid_property,
-                                  "asset " + quote_path(path) + ": binary digest " +
-                                      quote_path(binary.sha256) + " is not a sha256 in hex");
-        auto file = repository_->blobs().path_of(binary.sha256);
-        struct stat st {};
-        if (::stat(file.c_str(), &st) != 0)
-            throw RepositoryError(Code::invalid_property, "asset " + quote_path(path) +
-                                                              ": binary " + binary.sha256 +
-                                                              " is not in the binary store");
-        if (static_cast<std::uint64_t>(st.st_size) != binary.size)
-            throw RepositoryError(Code::invalid_property,
-                                  "asset " + quote_path(path) + ": binary " + binary.sha256 +
-                                      " has " + std::to_string(st.st_size) + " bytes, not " +
-                                      std::to_string(binary.size));
-        // Refresh its age so a concurrent gc() (on any instance) keeps it until
-        // this batch commits.
-        ::utimensat(AT_FDCWD, file.c_str(), nullptr, 0);
-    }
-
-    void insert_node(const Node& node) {
-        auto parent = require_parent(node.path);
-        if (!may_contain(parent.kind, node.kind))
-            throw RepositoryError(Code::invalid_kind, "cannot create " + article(node.kind) + " " +
-                                                          quote_path(node.path) + " under " +
-                                                          article(parent.kind) + " " +
-                                                          quote_path(repo::parent_path(node.path)));
-        auto id = insert_row(node, parent.id);
-        for (const auto& [name, property] : node.properties)
-            run("INSERT INTO properties(node_id, name, type, multiple, value) "
-                "VALUES ($1, $2, $3, $4, $5)",
-                id, name, static_cast<int>(property.type), property.multiple,
-                bytes(repo::pack_values(property.type, property.values)));
-        for (const auto& [property, to] : repo::expected_references(node.properties, node.text))
-            insert_ref(id, property, to);
+    std::optional<NodeRef> find(std::string_view path) override {
+        return find_node(**c_, *t_, path);
     }
 
     // Inserts the row as the last child of `parent_id` (the order is computed
-    // in the same statement); already_exists if the path is taken.
-    std::int64_t insert_row(const Node& node, std::int64_t parent_id) {
+    // in the same statement).
+    std::int64_t insert_row(const Node& node, std::int64_t parent_id) override {
         auto now = now_millis();
         auto created = repo::to_millis(node.created);
         auto modified = repo::to_millis(node.modified);
@@ -718,68 +353,151 @@ private:
         return r[0][0].as<std::int64_t>();
     }
 
-    void write_text(std::int64_t id, std::string_view text) {
-        run("UPDATE nodes SET text = NULLIF($2::bytea, ''::bytea), modified = $3 WHERE id = $1", id,
-            bytes(text), now_millis());
-        delete_refs(id, repo::kTextProperty);
-        for (const auto& link : repo::find_links(text))
-            insert_ref(id, repo::kTextProperty, text.substr(link.begin, link.end - link.begin));
+    void write_property(std::int64_t id, const std::string& name, const Property& p) override {
+        run("INSERT INTO properties(node_id, name, type, multiple, value) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (node_id, name) DO UPDATE SET "
+            "type = excluded.type, multiple = excluded.multiple, value = excluded.value",
+            id, name, static_cast<int>(p.type), p.multiple,
+            bytes(repo::pack_values(p.type, p.values)));
     }
 
-    void insert_ref(std::int64_t id, std::string_view property, std::string_view to) {
+    void update_property_value(std::int64_t id, const std::string& name,
+                               const Property& p) override {
+        run("UPDATE properties SET value = $3 WHERE node_id = $1 AND name = $2", id, name,
+            bytes(repo::pack_values(p.type, p.values)));
+    }
+
+    void delete_property(std::int64_t id, const std::string& name) override {
+        run("DELETE FROM properties WHERE node_id = $1 AND name = $2", id, name);
+    }
+
+    std::vector<std::pair<std::string, Property>> path_properties(std::int64_t id) override {
+        std::vector<std::pair<std::string, Property>> out;
+        for (const auto& row : run("SELECT name, type, multiple, value FROM properties "
+                                   "WHERE node_id = $1 AND type = $2",
+                                   id, static_cast<int>(PropertyType::path)))
+            out.emplace_back(text_of(row[0]), read_property(row, 1));
+        return out;
+    }
+
+    std::string read_text(std::int64_t id) override {
+        auto r = run("SELECT text FROM nodes WHERE id = $1", id);
+        return r.empty() ? std::string() : from_bytes(r[0][0]);
+    }
+
+    void update_text(std::int64_t id, std::string_view text) override {
+        run("UPDATE nodes SET text = NULLIF($2::bytea, ''::bytea), modified = $3 WHERE id = $1", id,
+            bytes(text), now_millis());
+    }
+
+    void update_binary(std::int64_t id, const BinaryInfo& binary) override {
+        run("UPDATE nodes SET blob_sha = $2, blob_size = $3, mime = $4, modified = $5 "
+            "WHERE id = $1",
+            id, binary.sha256, static_cast<std::int64_t>(binary.size), binary.mime_type,
+            now_millis());
+    }
+
+    void update_order(std::int64_t id, std::int64_t order) override {
+        run("UPDATE nodes SET ord = $2, modified = $3 WHERE id = $1", id, order, now_millis());
+    }
+
+    void touch(std::int64_t id) override {
+        run("UPDATE nodes SET modified = $2 WHERE id = $1", id, now_millis());
+    }
+
+    void insert_ref(std::int64_t id, std::string_view property, std::string_view to) override {
         run("INSERT INTO refs(from_id, property, to_path) VALUES ($1, $2, $3) "
             "ON CONFLICT DO NOTHING",
             id, std::string(property), std::string(to));
     }
 
-    void insert_property_refs(std::int64_t id, const std::string& name, const Property& p) {
-        if (p.type != PropertyType::path) return;
-        for (const auto& v : p.values) insert_ref(id, name, std::get<PathRef>(v).path);
-    }
-
-    void delete_refs(std::int64_t id, std::string_view property) {
+    void delete_refs(std::int64_t id, std::string_view property) override {
         run("DELETE FROM refs WHERE from_id = $1 AND property = $2", id, std::string(property));
     }
 
-    void touch(std::int64_t id) {
-        run("UPDATE nodes SET modified = $2 WHERE id = $1", id, now_millis());
+    // Set-based: the server deletes the subtree, however large, without
+    // sending it here.
+    std::uint64_t delete_subtree(std::string_view path) override {
+        auto r = repo::subtree_range(path);
+        static const std::string in_subtree =
+            "(SELECT id FROM nodes WHERE " + subtree_where("path") + ")";
+        static const std::string statements[] = {
+            "DELETE FROM properties WHERE node_id IN " + in_subtree,
+            "DELETE FROM refs WHERE from_id IN " + in_subtree,
+            "DELETE FROM inheritance_cancel WHERE node_id IN " + in_subtree,
+            "DELETE FROM live_relationships WHERE " + subtree_where("live_copy"),
+        };
+        for (const auto& sql : statements) run(sql, r.low, r.children, r.high);
+        return static_cast<std::uint64_t>(
+            run("DELETE FROM nodes WHERE " + subtree_where("path"), r.low, r.children, r.high)
+                .affected_rows());
     }
 
-    void write_relationship(const LiveRelationship& r) {
-        run(kUpsertRelationship, r.live_copy, r.blueprint,
-            bytes(repo::pack_strings(r.rollout_configs)), r.deep,
-            bytes(repo::pack_strings(r.excluded_paths)));
+    // One set-based UPDATE renames the subtree on the server. length() and
+    // substr() both count characters, so the cut is right for any UTF-8 path.
+    std::uint64_t rename_subtree(std::string_view from, std::string_view to) override {
+        auto r = repo::subtree_range(from);
+        return static_cast<std::uint64_t>(
+            run("UPDATE nodes SET path = $4::text || substr(path, length($1::text) + 1) WHERE " +
+                    subtree_where("path"),
+                r.low, r.children, r.high, std::string(to))
+                .affected_rows());
     }
 
-    // Relationships are few; rewriting them row by row keeps the excluded
-    // paths (packed) consistent with the moved blueprint.
-    void move_relationships(std::string_view from, std::string_view to) {
-        auto range = repo::subtree_range(from);
-        std::vector<LiveRelationship> affected;
+    void reparent(std::int64_t id, std::int64_t parent_id) override {
+        run("UPDATE nodes SET parent_id = $2, "
+            "ord = COALESCE((SELECT max(ord) + 1 FROM nodes WHERE parent_id = $2), 0), "
+            "modified = $3 WHERE id = $1",
+            id, parent_id, now_millis());
+    }
+
+    std::vector<LiveRelationship> relationships_under(std::string_view root) override {
+        auto range = repo::subtree_range(root);
+        std::vector<LiveRelationship> out;
         for (const auto& row :
              run(std::string("SELECT ") + kRelationshipColumns + " FROM live_relationships WHERE " +
                      subtree_where("live_copy") + " UNION SELECT " + kRelationshipColumns +
                      " FROM live_relationships WHERE " + subtree_where("blueprint"),
                  range.low, range.children, range.high))
-            affected.push_back(read_relationship(row));
-        auto moved = [&](std::string& p) {
-            if (repo::is_same_or_under(p, from)) p = repo::replace_prefix(p, from, to);
-        };
-        for (auto& r : affected) {
-            run("DELETE FROM live_relationships WHERE live_copy = $1::text", r.live_copy);
-            moved(r.live_copy);
-            moved(r.blueprint);
-            for (auto& p : r.excluded_paths) moved(p);
-            write_relationship(r);
+            out.push_back(read_relationship(row));
+        return out;
+    }
+
+    void write_relationship(const LiveRelationship& r) override {
+        run(kUpsertRelationship, r.live_copy, r.blueprint,
+            bytes(repo::pack_strings(r.rollout_configs)), r.deep,
+            bytes(repo::pack_strings(r.excluded_paths)));
+    }
+
+    void delete_relationship(std::string_view live_copy) override {
+        run("DELETE FROM live_relationships WHERE live_copy = $1::text", std::string(live_copy));
+    }
+
+    void write_inheritance_cancel(std::int64_t id, const InheritanceCancel& cancel) override {
+        run("INSERT INTO inheritance_cancel(node_id, page, children, properties) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (node_id) DO UPDATE SET "
+            "page = excluded.page, children = excluded.children, "
+            "properties = excluded.properties",
+            id, cancel.page, cancel.children, bytes(repo::pack_strings(cancel.properties)));
+    }
+
+    void delete_inheritance_cancel(std::int64_t id) override {
+        run("DELETE FROM inheritance_cancel WHERE node_id = $1", id);
+    }
+
+    void write_checkpoint(std::string_view name, const std::optional<std::string>& value) override {
+        if (value) {
+            run("INSERT INTO checkpoints(name, value) VALUES ($1, $2) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                std::string(name), bytes(*value));
+        } else {
+            run("DELETE FROM checkpoints WHERE name = $1::text", std::string(name));
         }
     }
 
     std::shared_ptr<PgRepository> repository_;
     std::optional<PgPool::Lease> c_;
     std::unique_ptr<pqxx::work> t_;
-    std::size_t batch_size_;
-    std::size_t pending_ = 0;
-    std::optional<std::pair<std::string, NodeRef>> parent_cache_;
 };
 
 PgRepositoryOptions checked(const PgRepositoryOptions& options) {
@@ -873,17 +591,7 @@ ChildPage PgRepository::children(std::string_view path, std::optional<std::strin
                                  std::size_t limit) const {
     repo::require_valid_path(path);
     limit = std::clamp<std::size_t>(limit, 1, 1000);
-    std::int64_t after_order = 0;
-    std::string after_path;
-    if (cursor) {
-        // A cursor is "<order>:<path>" of the last child returned.
-        auto colon = cursor->find(':');
-        auto [end, ec] = std::from_chars(cursor->data(), cursor->data() + colon, after_order);
-        if (colon == std::string::npos || ec != std::errc() || end != cursor->data() + colon)
-            throw RepositoryError(Code::invalid_path,
-                                  "malformed children cursor " + quote_path(*cursor));
-        after_path = cursor->substr(colon + 1);
-    }
+    auto after = cursor ? repo::parse_children_cursor(*cursor) : repo::ChildrenCursor{};
     return read(pool_, [&](PgConnection& c, pqxx::transaction_base& t) {
         ChildPage page;
         auto parent = find_node(c, t, path);
@@ -894,13 +602,12 @@ ChildPage PgRepository::children(std::string_view path, std::optional<std::strin
                      (cursor ? " AND (n.ord > $2 OR (n.ord = $2 AND n.path > $3::text))"
                              : " AND $2::bigint IS NOT NULL AND $3::text IS NOT NULL") +
                      " ORDER BY n.ord, n.path LIMIT $4",
-                 parent->id, after_order, after_path, static_cast<std::int64_t>(limit + 1));
+                 parent->id, after.order, after.path, static_cast<std::int64_t>(limit + 1));
         std::vector<std::int64_t> ids;
         std::string id_array = "{";
         for (const auto& row : rows) {
             if (page.nodes.size() == limit) {
-                const auto& last = page.nodes.back();
-                page.next_cursor = std::to_string(last.order) + ":" + last.path;
+                page.next_cursor = repo::children_cursor(page.nodes.back());
                 break;
             }
             Node node;
@@ -976,22 +683,13 @@ std::uint64_t PgRepository::walk(std::string_view root, const WalkOptions& optio
 
 std::uint64_t PgRepository::count(std::string_view root, const WalkOptions& options) const {
     repo::require_valid_path(root, "count root");
-    std::string kinds;
-    auto add = [&](bool on, NodeKind k) {
-        if (!on) return;
-        if (!kinds.empty()) kinds += ",";
-        kinds += std::to_string(static_cast<int>(k));
-    };
-    add(options.folders, NodeKind::folder);
-    add(options.assets, NodeKind::asset);
-    add(options.pages, NodeKind::page);
+    std::string kinds = repo::kind_list(options);
     if (kinds.empty()) return 0;
     std::string sql = "SELECT count(*) FROM nodes WHERE " + subtree_where("path") +
                       " AND kind IN (" + kinds + ")";
     if (!options.include_root) sql += " AND path <> $1::text";
-    sql += options.max_depth ? " AND (CASE WHEN path = '/' THEN 0 ELSE length(path) - "
-                               "length(replace(path, '/', '')) END) <= $4"
-                             : " AND $4::bigint IS NOT NULL";
+    sql += options.max_depth ? std::string(" AND ") + repo::kDepthSql + " <= $4"
+                             : std::string(" AND $4::bigint IS NOT NULL");
     auto r = repo::subtree_range(root);
     auto max_depth = static_cast<std::int64_t>(depth_of(root) + options.max_depth.value_or(0));
     return read(pool_, [&](PgConnection& c, pqxx::transaction_base& t) {

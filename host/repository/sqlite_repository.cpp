@@ -10,6 +10,7 @@
 #include "repository/node_rules.hpp"
 #include "repository/node_rows.hpp"
 #include "repository/path.hpp"
+#include "repository/rule_session.hpp"
 #include "repository/schema.hpp"
 #include "base/sha256.hpp"
 #include "repository/value_codec.hpp"
@@ -55,11 +56,7 @@ LiveRelationship read_relationship(const repo::Statement& row) {
 
 constexpr const char* kRelationshipColumns = "live_copy, blueprint, configs, deep, excluded";
 
-/// A node's identity as sessions need it to check a change.
-struct NodeRef {
-    std::int64_t id;
-    NodeKind kind;
-};
+using repo::NodeRef;
 
 std::optional<NodeRef> find_node(Connection& c, std::string_view path) {
     auto q = c.query("SELECT id, kind FROM nodes WHERE path = ?1");
@@ -70,438 +67,31 @@ std::optional<NodeRef> find_node(Connection& c, std::string_view path) {
 
 // --- the session ----------------------------------------------------------------------
 
-class SqliteSession final : public Session {
+// The rows of a write session (the rules are RuleSession's): a batch is one
+// BEGIN IMMEDIATE transaction on a pooled connection.
+class SqliteSession final : public repo::RuleSession {
 public:
     SqliteSession(std::shared_ptr<SqliteRepository> repository, ConnectionLease connection,
                   const SessionOptions& options)
-        : repository_(std::move(repository)),
-          c_(std::move(connection)),
-          batch_size_(std::max<std::size_t>(options.batch_size, 1)) {}
+        : RuleSession(repository->blobs(), options.batch_size),
+          repository_(std::move(repository)),
+          c_(std::move(connection)) {}
 
     ~SqliteSession() override { discard(); }
 
-    void create(const Node& node) override {
-        repo::require_non_root_path(node.path, "node path");
-        repo::require_valid_properties(node.path, node.properties);
-        repo::require_node_shape(node);
-        if (node.binary) require_stored(node.path, *node.binary);
-        change([&] { insert_node(node); });
-    }
-
-    void create_folders(std::string_view path) override {
-        repo::require_non_root_path(path, "folder path");
-        change([&] {
-            // Find the deepest existing node on the path, then create downwards.
-            std::vector<std::string_view> missing;
-            std::string_view p = path;
-            NodeRef existing{1, NodeKind::folder};
-            for (;;) {
-                if (auto found = find_node(*c_, p)) {
-                    existing = *found;
-                    break;
-                }
-                missing.push_back(p);
-                p = repo::parent_path(p);
-                if (p == "/") break;
-            }
-            if (existing.kind != NodeKind::folder)
-                throw RepositoryError(Code::invalid_kind,
-                                      "cannot create folders " + quote_path(path) + ": " +
-                                          quote_path(p) + " is " + article(existing.kind));
-            std::int64_t parent = existing.id;
-            for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-                Node folder;
-                folder.path = std::string(*it);
-                folder.kind = NodeKind::folder;
-                parent = insert_row(folder, parent);
-            }
-        });
-    }
-
-    void set_properties(std::string_view path, const PropertyMap& properties) override {
-        repo::require_valid_path(path, "node path");
-        repo::require_valid_properties(path, properties);
-        change([&] {
-            auto node = require_node(path);
-            for (const auto& [name, property] : properties) {
-                {
-                    auto q = c_->query(
-                        "INSERT INTO properties(node_id, name, type, multiple, value) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(node_id, name) DO UPDATE SET "
-                        "type = excluded.type, multiple = excluded.multiple, "
-                        "value = excluded.value");
-                    q->bind(1, node.id);
-                    q->bind(2, name);
-                    q->bind(3, static_cast<std::int64_t>(property.type));
-                    q->bind(4, static_cast<std::int64_t>(property.multiple));
-                    repo::bind_property_value(*q, 5, property);
-                    q->run();
-                }
-                delete_refs(node.id, name);
-                insert_property_refs(node.id, name, property);
-            }
-            touch(node.id);
-        });
-    }
-
-    void remove_properties(std::string_view path, const std::vector<std::string>& names) override {
-        repo::require_valid_path(path, "node path");
-        repo::require_valid_property_names(path, names);
-        change([&] {
-            auto node = require_node(path);
-            for (const auto& name : names) {
-                auto q = c_->query("DELETE FROM properties WHERE node_id = ?1 AND name = ?2");
-                q->bind(1, node.id);
-                q->bind(2, name);
-                q->run();
-                delete_refs(node.id, name);
-            }
-            touch(node.id);
-        });
-    }
-
-    void set_text(std::string_view path, std::string text) override {
-        repo::require_valid_path(path, "page path");
-        change([&] {
-            auto node = require_node(path);
-            if (node.kind != NodeKind::page)
-                throw RepositoryError(Code::invalid_kind,
-                                      "cannot set text on " + article(node.kind) + " " +
-                                          quote_path(path) + ": only pages have text");
-            write_text(node.id, text);
-        });
-    }
-
-    void set_binary(std::string_view path, const BinaryInfo& binary) override {
-        repo::require_valid_path(path, "asset path");
-        require_stored(path, binary);
-        change([&] {
-            auto node = require_node(path);
-            if (node.kind != NodeKind::asset)
-                throw RepositoryError(Code::invalid_kind,
-                                      "cannot set a binary on " + article(node.kind) + " " +
-                                          quote_path(path) + ": only assets have one");
-            auto q = c_->query(
-                "UPDATE nodes SET blob_sha = ?2, blob_size = ?3, mime = ?4, modified = ?5 "
-                "WHERE id = ?1");
-            q->bind(1, node.id);
-            q->bind(2, binary.sha256);
-            q->bind(3, static_cast<std::int64_t>(binary.size));
-            q->bind(4, binary.mime_type);
-            q->bind(5, now_millis());
-            q->run();
-        });
-    }
-
-    void set_order(std::string_view path, std::int64_t order) override {
-        repo::require_non_root_path(path, "node path");
-        change([&] {
-            auto node = require_node(path);
-            auto q = c_->query("UPDATE nodes SET ord = ?2, modified = ?3 WHERE id = ?1");
-            q->bind(1, node.id);
-            q->bind(2, order);
-            q->bind(3, now_millis());
-            q->run();
-        });
-    }
-
-    std::uint64_t remove(std::string_view path) override {
-        repo::require_non_root_path(path, "node path");
-        return change([&]() -> std::uint64_t {
-            parent_cache_.reset();
-            auto range = repo::subtree_range(path);
-            static const std::string in_subtree =
-                "(SELECT id FROM nodes WHERE " + subtree_where("path") + ")";
-            static const std::string statements[] = {
-                "DELETE FROM properties WHERE node_id IN " + in_subtree,
-                "DELETE FROM refs WHERE from_id IN " + in_subtree,
-                "DELETE FROM inheritance_cancel WHERE node_id IN " + in_subtree,
-                "DELETE FROM live_relationships WHERE " + subtree_where("live_copy"),
-            };
-            for (const auto& sql : statements) {
-                auto q = c_->query(sql);
-                bind_range(*q, range);
-                q->run();
-            }
-            auto q = c_->query("DELETE FROM nodes WHERE " + subtree_where("path"));
-            bind_range(*q, range);
-            q->run();
-            return static_cast<std::uint64_t>(c_->changes());
-        });
-    }
-
-    std::uint64_t move(std::string_view from, std::string_view to) override {
-        repo::require_non_root_path(from, "move source");
-        repo::require_non_root_path(to, "move destination");
-        if (repo::is_same_or_under(to, from))
-            throw RepositoryError(Code::invalid_move, "cannot move " + quote_path(from) + " to " +
-                                                          quote_path(to) +
-                                                          ": the destination is inside the source");
-        return change([&]() -> std::uint64_t {
-            parent_cache_.reset();
-            auto source = find_node(*c_, from);
-            if (!source) not_found("move source", from);
-            if (find_node(*c_, to))
-                throw RepositoryError(Code::already_exists, "cannot move " + quote_path(from) +
-                                                                " to " + quote_path(to) +
-                                                                ": the destination exists");
-            auto parent_path = repo::parent_path(to);
-            auto parent = find_node(*c_, parent_path);
-            if (!parent) not_found("destination parent", parent_path);
-            if (!may_contain(parent->kind, source->kind))
-                throw RepositoryError(Code::invalid_move, "cannot move " + article(source->kind) +
-                                                              " " + quote_path(from) + " under " +
-                                                              article(parent->kind) + " " +
-                                                              quote_path(parent_path));
-            auto range = repo::subtree_range(from);
-            std::uint64_t moved = 0;
-            {
-                // substr() counts characters, as length() does, so the prefix
-                // cut is right for any UTF-8 path.
-                auto q = c_->query(
-                    "UPDATE nodes SET path = ?4 || substr(path, length(?1) + 1) "
-                    "WHERE " +
-                    subtree_where("path"));
-                bind_range(*q, range);
-                q->bind(4, to);
-                q->run();
-                moved = static_cast<std::uint64_t>(c_->changes());
-            }
-            {
-                auto q = c_->query(
-                    "UPDATE nodes SET parent_id = ?2, ord = ?3, modified = ?4 "
-                    "WHERE id = ?1");
-                q->bind(1, source->id);
-                q->bind(2, parent->id);
-                q->bind(3, next_order(parent->id));
-                q->bind(4, now_millis());
-                q->run();
-            }
-            move_relationships(from, to);
-            return moved;
-        });
-    }
-
-    std::uint64_t rewrite_references(std::string_view referrer, std::string_view old_prefix,
-                                     std::string_view new_prefix) override {
-        repo::require_valid_path(referrer, "referrer");
-        repo::require_non_root_path(old_prefix, "old reference prefix");
-        repo::require_non_root_path(new_prefix, "new reference prefix");
-        return change([&]() -> std::uint64_t {
-            auto node = require_node(referrer);
-            std::uint64_t changed = 0;
-            std::vector<std::pair<std::string, Property>> rewritten;
-            {
-                auto q = c_->query(
-                    "SELECT name, type, multiple, value FROM properties "
-                    "WHERE node_id = ?1 AND type = ?2");
-                q->bind(1, node.id);
-                q->bind(2, static_cast<std::int64_t>(PropertyType::path));
-                while (q->step()) {
-                    auto property = repo::read_property(*q, 1);
-                    std::uint64_t n = 0;
-                    for (auto& v : property.values) {
-                        auto& p = std::get<PathRef>(v).path;
-                        if (!repo::is_same_or_under(p, old_prefix)) continue;
-                        p = repo::replace_prefix(p, old_prefix, new_prefix);
-                        ++n;
-                    }
-                    if (n == 0) continue;
-                    changed += n;
-                    rewritten.emplace_back(q->string(0), std::move(property));
-                }
-            }
-            for (const auto& [name, property] : rewritten) {
-                {
-                    auto q = c_->query(
-                        "UPDATE properties SET value = ?3 WHERE node_id = ?1 AND name = ?2");
-                    q->bind(1, node.id);
-                    q->bind(2, name);
-                    repo::bind_property_value(*q, 3, property);
-                    q->run();
-                }
-                delete_refs(node.id, name);
-                insert_property_refs(node.id, name, property);
-            }
-            if (node.kind == NodeKind::page) {
-                std::string text;
-                {
-                    auto q = c_->query("SELECT text FROM nodes WHERE id = ?1");
-                    q->bind(1, node.id);
-                    if (q->step()) text = q->string(0);
-                }
-                if (auto n = repo::rewrite_links(text, old_prefix, new_prefix); n > 0) {
-                    changed += n;
-                    write_text(node.id, text);
-                }
-            }
-            if (changed > 0) touch(node.id);
-            return changed;
-        });
-    }
-
-    void set_live_relationship(const LiveRelationship& r) override {
-        repo::require_non_root_path(r.blueprint, "blueprint");
-        repo::require_non_root_path(r.live_copy, "live copy");
-        for (const auto& p : r.excluded_paths) repo::require_valid_path(p, "excluded path");
-        if (repo::is_same_or_under(r.live_copy, r.blueprint) ||
-            repo::is_same_or_under(r.blueprint, r.live_copy))
-            throw RepositoryError(Code::invalid_path,
-                                  "live copy " + quote_path(r.live_copy) + " and blueprint " +
-                                      quote_path(r.blueprint) + " must not contain each other");
-        change([&] {
-            if (!find_node(*c_, r.blueprint)) not_found("blueprint", r.blueprint);
-            auto q = c_->query(std::string("INSERT OR REPLACE INTO live_relationships(") +
-                               kRelationshipColumns + ") VALUES (?1, ?2, ?3, ?4, ?5)");
-            q->bind(1, r.live_copy);
-            q->bind(2, r.blueprint);
-            q->bind_blob(3, repo::pack_strings(r.rollout_configs));
-            q->bind(4, static_cast<std::int64_t>(r.deep));
-            q->bind_blob(5, repo::pack_strings(r.excluded_paths));
-            q->run();
-        });
-    }
-
-    void remove_live_relationship(std::string_view live_copy) override {
-        repo::require_non_root_path(live_copy, "live copy");
-        change([&] {
-            auto q = c_->query("DELETE FROM live_relationships WHERE live_copy = ?1");
-            q->bind(1, live_copy);
-            q->run();
-        });
-    }
-
-    void set_inheritance_cancel(std::string_view path, const InheritanceCancel& cancel) override {
-        repo::require_non_root_path(path, "node path");
-        repo::require_valid_property_names(path, cancel.properties);
-        change([&] {
-            auto node = require_node(path);
-            bool clear = !cancel.page && !cancel.children && cancel.properties.empty();
-            auto q = c_->query(clear ? "DELETE FROM inheritance_cancel WHERE node_id = ?1"
-                                     : "INSERT OR REPLACE INTO inheritance_cancel(node_id, page, "
-                                       "children, properties) VALUES (?1, ?2, ?3, ?4)");
-            q->bind(1, node.id);
-            if (!clear) {
-                q->bind(2, static_cast<std::int64_t>(cancel.page));
-                q->bind(3, static_cast<std::int64_t>(cancel.children));
-                q->bind_blob(4, repo::pack_strings(cancel.properties));
-            }
-            q->run();
-        });
-    }
-
-    void set_checkpoint(std::string_view name, std::optional<std::string> value) override {
-        try {
-            begin();
-            auto q = c_->query(value ? "INSERT OR REPLACE INTO checkpoints(name, value) "
-                                       "VALUES (?1, ?2)"
-                                     : "DELETE FROM checkpoints WHERE name = ?1");
-            q->bind(1, name);
-            if (value) q->bind(2, *value);
-            q->run();
-        } catch (...) {
-            discard();
-            throw;
-        }
-    }
-
-    void commit() override {
-        if (!in_transaction_) return;
-        try {
-            c_->exec("COMMIT");
-        } catch (...) {
-            discard();
-            throw;
-        }
-        in_transaction_ = false;
-        pending_ = 0;
-    }
-
-    void rollback() override { discard(); }
-
-    std::size_t pending() const override { return pending_; }
-
 private:
-    // One change: commit the previous batch if it is full, begin one if
-    // needed, apply, count. A full batch waits for the next change so that a
-    // checkpoint recorded after its last change still joins it. Any exception
-    // rolls the whole batch back (the contract) and propagates.
-    template <class F>
-    auto change(F&& apply) -> decltype(apply()) {
-        if (pending_ >= batch_size_) commit();
-        try {
-            begin();
-            if constexpr (std::is_void_v<decltype(apply())>) {
-                apply();
-                counted();
-            } else {
-                auto result = apply();
-                counted();
-                return result;
-            }
-        } catch (...) {
-            discard();
-            throw;
-        }
-    }
+    // IMMEDIATE takes the write lock now, so a batch never fails half-way
+    // because another writer got there first.
+    void begin_batch() override { c_->exec("BEGIN IMMEDIATE"); }
 
-    void begin() {
-        if (in_transaction_) return;
-        // IMMEDIATE takes the write lock now, so a batch never fails half-way
-        // because another writer got there first.
-        c_->exec("BEGIN IMMEDIATE");
-        in_transaction_ = true;
-    }
+    void commit_batch() override { c_->exec("COMMIT"); }
 
-    void counted() { ++pending_; }
-
-    void discard() noexcept {
-        parent_cache_.reset();
-        pending_ = 0;
-        if (!in_transaction_) return;
-        in_transaction_ = false;
+    void abort_batch() noexcept override {
+        if (sqlite3_get_autocommit(c_->handle())) return;  // no transaction open
         sqlite3_exec(c_->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
     }
 
-    NodeRef require_node(std::string_view path) {
-        auto node = find_node(*c_, path);
-        if (!node) not_found("node", path);
-        return *node;
-    }
-
-    // Parents repeat in bulk creates (an import fills one folder at a time),
-    // so the last one is remembered until anything could change it.
-    NodeRef require_parent(std::string_view path) {
-        auto parent = repo::parent_path(path);
-        if (parent_cache_ && parent_cache_->first == parent) return parent_cache_->second;
-        auto node = find_node(*c_, parent);
-        if (!node)
-            throw RepositoryError(Code::not_found, "cannot create " + quote_path(path) +
-                                                       ": parent " + quote_path(parent) +
-                                                       " does not exist");
-        parent_cache_.emplace(std::string(parent), *node);
-        return *node;
-    }
-
-    void require_stored(std::string_view path, const BinaryInfo& binary) const {
-        if (!is_sha256_hex(binary.sha256))
-            throw RepositoryError(Code::invalid_property,
-                                  "asset " + quote_path(path) + ": binary digest " +
-                                      quote_path(binary.sha256) + " is not a sha256 in hex");
-        auto file = repository_->blobs().path_of(binary.sha256);
-        struct stat st {};
-        if (::stat(file.c_str(), &st) != 0)
-            throw RepositoryError(Code::invalid_property, "asset " + quote_path(path) +
-                                                              ": binary " + binary.sha256 +
-                                                              " is not in the binary store");
-        if (static_cast<std::uint64_t>(st.st_size) != binary.size)
-            throw RepositoryError(Code::invalid_property,
-                                  "asset " + quote_path(path) + ": binary " + binary.sha256 +
-                                      " has " + std::to_string(st.st_size) + " bytes, not " +
-                                      std::to_string(binary.size));
-        // Refresh its age so a concurrent gc() keeps it until this batch commits.
-        ::utimensat(AT_FDCWD, file.c_str(), nullptr, 0);
-    }
+    std::optional<NodeRef> find(std::string_view path) override { return find_node(*c_, path); }
 
     std::int64_t next_order(std::int64_t parent_id) {
         auto q = c_->query("SELECT max(ord) FROM nodes WHERE parent_id = ?1");
@@ -510,30 +100,7 @@ private:
         return 0;
     }
 
-    void insert_node(const Node& node) {
-        auto parent = require_parent(node.path);
-        if (!may_contain(parent.kind, node.kind))
-            throw RepositoryError(Code::invalid_kind, "cannot create " + article(node.kind) + " " +
-                                                          quote_path(node.path) + " under " +
-                                                          article(parent.kind) + " " +
-                                                          quote_path(repo::parent_path(node.path)));
-        auto id = insert_row(node, parent.id);
-        for (const auto& [name, property] : node.properties) {
-            auto q = c_->query(
-                "INSERT INTO properties(node_id, name, type, multiple, value) "
-                "VALUES (?1, ?2, ?3, ?4, ?5)");
-            q->bind(1, id);
-            q->bind(2, name);
-            q->bind(3, static_cast<std::int64_t>(property.type));
-            q->bind(4, static_cast<std::int64_t>(property.multiple));
-            repo::bind_property_value(*q, 5, property);
-            q->run();
-        }
-        for (const auto& [property, to] : repo::expected_references(node.properties, node.text))
-            insert_ref(id, property, to);
-    }
-
-    std::int64_t insert_row(const Node& node, std::int64_t parent_id) {
+    std::int64_t insert_row(const Node& node, std::int64_t parent_id) override {
         auto now = now_millis();
         auto q = c_->query(
             "INSERT INTO nodes(path, parent_id, kind, ord, blob_sha, blob_size, mime, created, "
@@ -560,20 +127,87 @@ private:
         return c_->last_insert_rowid();
     }
 
-    void write_text(std::int64_t id, std::string_view text) {
-        {
-            auto q = c_->query("UPDATE nodes SET text = ?2, modified = ?3 WHERE id = ?1");
-            q->bind(1, id);
-            q->bind(2, text);
-            q->bind(3, now_millis());
-            q->run();
-        }
-        delete_refs(id, repo::kTextProperty);
-        for (const auto& link : repo::find_links(text))
-            insert_ref(id, repo::kTextProperty, text.substr(link.begin, link.end - link.begin));
+    void write_property(std::int64_t id, const std::string& name, const Property& p) override {
+        auto q = c_->query(
+            "INSERT INTO properties(node_id, name, type, multiple, value) "
+            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(node_id, name) DO UPDATE SET "
+            "type = excluded.type, multiple = excluded.multiple, value = excluded.value");
+        q->bind(1, id);
+        q->bind(2, name);
+        q->bind(3, static_cast<std::int64_t>(p.type));
+        q->bind(4, static_cast<std::int64_t>(p.multiple));
+        repo::bind_property_value(*q, 5, p);
+        q->run();
     }
 
-    void insert_ref(std::int64_t id, std::string_view property, std::string_view to) {
+    void update_property_value(std::int64_t id, const std::string& name,
+                               const Property& p) override {
+        auto q = c_->query("UPDATE properties SET value = ?3 WHERE node_id = ?1 AND name = ?2");
+        q->bind(1, id);
+        q->bind(2, name);
+        repo::bind_property_value(*q, 3, p);
+        q->run();
+    }
+
+    void delete_property(std::int64_t id, const std::string& name) override {
+        auto q = c_->query("DELETE FROM properties WHERE node_id = ?1 AND name = ?2");
+        q->bind(1, id);
+        q->bind(2, name);
+        q->run();
+    }
+
+    std::vector<std::pair<std::string, Property>> path_properties(std::int64_t id) override {
+        std::vector<std::pair<std::string, Property>> out;
+        auto q = c_->query(
+            "SELECT name, type, multiple, value FROM properties WHERE node_id = ?1 AND type = ?2");
+        q->bind(1, id);
+        q->bind(2, static_cast<std::int64_t>(PropertyType::path));
+        while (q->step()) out.emplace_back(q->string(0), repo::read_property(*q, 1));
+        return out;
+    }
+
+    std::string read_text(std::int64_t id) override {
+        auto q = c_->query("SELECT text FROM nodes WHERE id = ?1");
+        q->bind(1, id);
+        return q->step() ? q->string(0) : std::string();
+    }
+
+    void update_text(std::int64_t id, std::string_view text) override {
+        auto q = c_->query("UPDATE nodes SET text = ?2, modified = ?3 WHERE id = ?1");
+        q->bind(1, id);
+        q->bind(2, text);
+        q->bind(3, now_millis());
+        q->run();
+    }
+
+    void update_binary(std::int64_t id, const BinaryInfo& binary) override {
+        auto q = c_->query(
+            "UPDATE nodes SET blob_sha = ?2, blob_size = ?3, mime = ?4, modified = ?5 "
+            "WHERE id = ?1");
+        q->bind(1, id);
+        q->bind(2, binary.sha256);
+        q->bind(3, static_cast<std::int64_t>(binary.size));
+        q->bind(4, binary.mime_type);
+        q->bind(5, now_millis());
+        q->run();
+    }
+
+    void update_order(std::int64_t id, std::int64_t order) override {
+        auto q = c_->query("UPDATE nodes SET ord = ?2, modified = ?3 WHERE id = ?1");
+        q->bind(1, id);
+        q->bind(2, order);
+        q->bind(3, now_millis());
+        q->run();
+    }
+
+    void touch(std::int64_t id) override {
+        auto q = c_->query("UPDATE nodes SET modified = ?2 WHERE id = ?1");
+        q->bind(1, id);
+        q->bind(2, now_millis());
+        q->run();
+    }
+
+    void insert_ref(std::int64_t id, std::string_view property, std::string_view to) override {
         auto q =
             c_->query("INSERT OR IGNORE INTO refs(from_id, property, to_path) VALUES (?1, ?2, ?3)");
         q->bind(1, id);
@@ -582,67 +216,109 @@ private:
         q->run();
     }
 
-    void insert_property_refs(std::int64_t id, const std::string& name, const Property& p) {
-        if (p.type != PropertyType::path) return;
-        for (const auto& v : p.values) insert_ref(id, name, std::get<PathRef>(v).path);
-    }
-
-    void delete_refs(std::int64_t id, std::string_view property) {
+    void delete_refs(std::int64_t id, std::string_view property) override {
         auto q = c_->query("DELETE FROM refs WHERE from_id = ?1 AND property = ?2");
         q->bind(1, id);
         q->bind(2, property);
         q->run();
     }
 
-    void touch(std::int64_t id) {
-        auto q = c_->query("UPDATE nodes SET modified = ?2 WHERE id = ?1");
+    std::uint64_t delete_subtree(std::string_view path) override {
+        auto range = repo::subtree_range(path);
+        static const std::string in_subtree =
+            "(SELECT id FROM nodes WHERE " + subtree_where("path") + ")";
+        static const std::string statements[] = {
+            "DELETE FROM properties WHERE node_id IN " + in_subtree,
+            "DELETE FROM refs WHERE from_id IN " + in_subtree,
+            "DELETE FROM inheritance_cancel WHERE node_id IN " + in_subtree,
+            "DELETE FROM live_relationships WHERE " + subtree_where("live_copy"),
+        };
+        for (const auto& sql : statements) {
+            auto q = c_->query(sql);
+            bind_range(*q, range);
+            q->run();
+        }
+        auto q = c_->query("DELETE FROM nodes WHERE " + subtree_where("path"));
+        bind_range(*q, range);
+        q->run();
+        return static_cast<std::uint64_t>(c_->changes());
+    }
+
+    std::uint64_t rename_subtree(std::string_view from, std::string_view to) override {
+        // substr() counts characters, as length() does, so the prefix cut is
+        // right for any UTF-8 path.
+        auto q = c_->query("UPDATE nodes SET path = ?4 || substr(path, length(?1) + 1) WHERE " +
+                           subtree_where("path"));
+        bind_range(*q, repo::subtree_range(from));
+        q->bind(4, to);
+        q->run();
+        return static_cast<std::uint64_t>(c_->changes());
+    }
+
+    void reparent(std::int64_t id, std::int64_t parent_id) override {
+        auto q = c_->query("UPDATE nodes SET parent_id = ?2, ord = ?3, modified = ?4 WHERE id = ?1");
         q->bind(1, id);
-        q->bind(2, now_millis());
+        q->bind(2, parent_id);
+        q->bind(3, next_order(parent_id));
+        q->bind(4, now_millis());
         q->run();
     }
 
-    // Relationships are few; rewriting them row by row keeps the excluded
-    // paths (packed) consistent with the moved blueprint.
-    void move_relationships(std::string_view from, std::string_view to) {
-        auto range = repo::subtree_range(from);
-        std::vector<LiveRelationship> affected;
-        {
-            auto q = c_->query(std::string("SELECT ") + kRelationshipColumns +
-                               " FROM live_relationships WHERE " + subtree_where("live_copy") +
-                               " UNION SELECT " + kRelationshipColumns +
-                               " FROM live_relationships WHERE " + subtree_where("blueprint"));
-            bind_range(*q, range);
-            while (q->step()) affected.push_back(read_relationship(*q));
-        }
-        auto moved = [&](std::string& p) {
-            if (repo::is_same_or_under(p, from)) p = repo::replace_prefix(p, from, to);
-        };
-        for (auto& r : affected) {
-            {
-                auto q = c_->query("DELETE FROM live_relationships WHERE live_copy = ?1");
-                q->bind(1, r.live_copy);
-                q->run();
-            }
-            moved(r.live_copy);
-            moved(r.blueprint);
-            for (auto& p : r.excluded_paths) moved(p);
-            auto q = c_->query(std::string("INSERT OR REPLACE INTO live_relationships(") +
-                               kRelationshipColumns + ") VALUES (?1, ?2, ?3, ?4, ?5)");
-            q->bind(1, r.live_copy);
-            q->bind(2, r.blueprint);
-            q->bind_blob(3, repo::pack_strings(r.rollout_configs));
-            q->bind(4, static_cast<std::int64_t>(r.deep));
-            q->bind_blob(5, repo::pack_strings(r.excluded_paths));
-            q->run();
-        }
+    std::vector<LiveRelationship> relationships_under(std::string_view root) override {
+        std::vector<LiveRelationship> out;
+        auto q = c_->query(std::string("SELECT ") + kRelationshipColumns +
+                           " FROM live_relationships WHERE " + subtree_where("live_copy") +
+                           " UNION SELECT " + kRelationshipColumns +
+                           " FROM live_relationships WHERE " + subtree_where("blueprint"));
+        bind_range(*q, repo::subtree_range(root));
+        while (q->step()) out.push_back(read_relationship(*q));
+        return out;
+    }
+
+    void write_relationship(const LiveRelationship& r) override {
+        auto q = c_->query(std::string("INSERT OR REPLACE INTO live_relationships(") +
+                           kRelationshipColumns + ") VALUES (?1, ?2, ?3, ?4, ?5)");
+        q->bind(1, r.live_copy);
+        q->bind(2, r.blueprint);
+        q->bind_blob(3, repo::pack_strings(r.rollout_configs));
+        q->bind(4, static_cast<std::int64_t>(r.deep));
+        q->bind_blob(5, repo::pack_strings(r.excluded_paths));
+        q->run();
+    }
+
+    void delete_relationship(std::string_view live_copy) override {
+        auto q = c_->query("DELETE FROM live_relationships WHERE live_copy = ?1");
+        q->bind(1, live_copy);
+        q->run();
+    }
+
+    void write_inheritance_cancel(std::int64_t id, const InheritanceCancel& cancel) override {
+        auto q = c_->query(
+            "INSERT OR REPLACE INTO inheritance_cancel(node_id, page, children, properties) "
+            "VALUES (?1, ?2, ?3, ?4)");
+        q->bind(1, id);
+        q->bind(2, static_cast<std::int64_t>(cancel.page));
+        q->bind(3, static_cast<std::int64_t>(cancel.children));
+        q->bind_blob(4, repo::pack_strings(cancel.properties));
+        q->run();
+    }
+
+    void delete_inheritance_cancel(std::int64_t id) override {
+        auto q = c_->query("DELETE FROM inheritance_cancel WHERE node_id = ?1");
+        q->bind(1, id);
+        q->run();
+    }
+
+    void write_checkpoint(std::string_view name, const std::optional<std::string>& value) override {
+        auto q = c_->query(value ? "INSERT OR REPLACE INTO checkpoints(name, value) VALUES (?1, ?2)"
+                                 : "DELETE FROM checkpoints WHERE name = ?1");
+        q->bind(1, name);
+        if (value) q->bind(2, *value);
+        q->run();
     }
 
     std::shared_ptr<SqliteRepository> repository_;
     ConnectionLease c_;
-    std::size_t batch_size_;
-    std::size_t pending_ = 0;
-    bool in_transaction_ = false;
-    std::optional<std::pair<std::string, NodeRef>> parent_cache_;
 };
 
 }  // namespace
@@ -709,17 +385,7 @@ ChildPage SqliteRepository::children(std::string_view path, std::optional<std::s
                                      std::size_t limit) const {
     repo::require_valid_path(path);
     limit = std::clamp<std::size_t>(limit, 1, 1000);
-    std::int64_t after_order = 0;
-    std::string after_path;
-    if (cursor) {
-        // A cursor is "<order>:<path>" of the last child returned.
-        auto colon = cursor->find(':');
-        auto [end, ec] = std::from_chars(cursor->data(), cursor->data() + colon, after_order);
-        if (colon == std::string::npos || ec != std::errc() || end != cursor->data() + colon)
-            throw RepositoryError(Code::invalid_path,
-                                  "malformed children cursor " + quote_path(*cursor));
-        after_path = cursor->substr(colon + 1);
-    }
+    auto after = cursor ? repo::parse_children_cursor(*cursor) : repo::ChildrenCursor{};
     ChildPage page;
     auto c = lease();
     auto parent = find_node(*c, path);
@@ -733,14 +399,13 @@ ChildPage SqliteRepository::children(std::string_view path, std::optional<std::s
         auto q = c->query(sql);
         q->bind(1, parent->id);
         if (cursor) {
-            q->bind(2, after_order);
-            q->bind(3, after_path);
+            q->bind(2, after.order);
+            q->bind(3, after.path);
         }
         q->bind(4, static_cast<std::int64_t>(limit + 1));
         while (q->step()) {
             if (page.nodes.size() == limit) {
-                const auto& last = page.nodes.back();
-                page.next_cursor = std::to_string(last.order) + ":" + last.path;
+                page.next_cursor = repo::children_cursor(page.nodes.back());
                 break;
             }
             Node node;
@@ -807,23 +472,12 @@ std::uint64_t SqliteRepository::walk(std::string_view root, const WalkOptions& o
 
 std::uint64_t SqliteRepository::count(std::string_view root, const WalkOptions& options) const {
     repo::require_valid_path(root, "count root");
-    std::string kinds;
-    auto add = [&](bool on, NodeKind k) {
-        if (!on) return;
-        if (!kinds.empty()) kinds += ",";
-        kinds += std::to_string(static_cast<int>(k));
-    };
-    add(options.folders, NodeKind::folder);
-    add(options.assets, NodeKind::asset);
-    add(options.pages, NodeKind::page);
+    std::string kinds = repo::kind_list(options);
     if (kinds.empty()) return 0;
     std::string sql = "SELECT count(*) FROM nodes WHERE " + subtree_where("path") +
                       " AND kind IN (" + kinds + ")";
     if (!options.include_root) sql += " AND path <> ?1";
-    if (options.max_depth)
-        sql +=
-            " AND (CASE WHEN path = '/' THEN 0 ELSE length(path) - "
-            "length(replace(path, '/', '')) END) <= ?4";
+    if (options.max_depth) sql += std::string(" AND ") + repo::kDepthSql + " <= ?4";
     auto c = lease();
     auto q = c->query(sql);
     bind_range(*q, repo::subtree_range(root));
@@ -831,6 +485,26 @@ std::uint64_t SqliteRepository::count(std::string_view root, const WalkOptions& 
         q->bind(4, static_cast<std::int64_t>(depth_of(root) + *options.max_depth));
     return q->step() ? static_cast<std::uint64_t>(q->int64(0)) : 0;
 }
+
+namespace {
+
+// Visits the references the query's rows name (from path, property, to path)
+// until `visit` returns false; returns how many it visited.
+std::uint64_t visit_references(repo::Statement& q,
+                               const std::function<bool(const Reference&)>& visit) {
+    Reference ref;
+    std::uint64_t visited = 0;
+    while (q.step()) {
+        ref.from_path.assign(q.text(0));
+        ref.property.assign(q.text(1));
+        ref.to_path.assign(q.text(2));
+        ++visited;
+        if (!visit(ref)) break;
+    }
+    return visited;
+}
+
+}  // namespace
 
 std::uint64_t SqliteRepository::referrers(
     std::string_view path, const std::function<bool(const Reference&)>& visit) const {
@@ -840,16 +514,7 @@ std::uint64_t SqliteRepository::referrers(
         "SELECT n.path, r.property, r.to_path FROM refs r JOIN nodes n ON n.id = r.from_id "
         "WHERE r.to_path = ?1");
     q->bind(1, path);
-    Reference ref;
-    std::uint64_t visited = 0;
-    while (q->step()) {
-        ref.from_path.assign(q->text(0));
-        ref.property.assign(q->text(1));
-        ref.to_path.assign(q->text(2));
-        ++visited;
-        if (!visit(ref)) break;
-    }
-    return visited;
+    return visit_references(*q, visit);
 }
 
 std::uint64_t SqliteRepository::referrers_under(
@@ -864,16 +529,7 @@ std::uint64_t SqliteRepository::referrers_under(
     if (external_only) sql += " AND NOT (" + subtree_where("n.path") + ")";
     auto q = c->query(sql);
     bind_range(*q, repo::subtree_range(root));
-    Reference ref;
-    std::uint64_t visited = 0;
-    while (q->step()) {
-        ref.from_path.assign(q->text(0));
-        ref.property.assign(q->text(1));
-        ref.to_path.assign(q->text(2));
-        ++visited;
-        if (!visit(ref)) break;
-    }
-    return visited;
+    return visit_references(*q, visit);
 }
 
 std::unique_ptr<BinaryReader> SqliteRepository::read_binary(std::string_view asset_path) const {

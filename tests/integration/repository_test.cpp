@@ -507,7 +507,12 @@ TEMPLATE_TEST_CASE("children are paged in order with cursors, and set_order reor
     CHECK(names[1] == "c100");
     CHECK(names.back() == "c123");
     CHECK(repo->children("/none", std::nullopt, 10).nodes.empty());
-    CHECK_THROWS_AS(repo->children("/f", std::string("garbage"), 10), RepositoryError);
+    // Cursors that are not "<order>:<path>" are refused naming the cursor.
+    for (std::string bad : {"garbage", "12x:/f/c1", ":/f/c1", "99999999999999999999:/f/c1"}) {
+        INFO(bad);
+        CHECK_THROWS_WITH(repo->children("/f", bad, 10),
+                          Catch::Contains("malformed children cursor \"" + bad + "\""));
+    }
 }
 
 TEMPLATE_TEST_CASE("walk filters by kind and depth, and count agrees", "[repository]",
