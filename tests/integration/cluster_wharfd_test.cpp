@@ -19,9 +19,9 @@
 
 #include "integration/pg_test_support.hpp"
 #include "integration/wharfd_pair_support.hpp"
-#include "repository/generator.hpp"
 #include "repository/pg_repository.hpp"
 #include "repository/repository_check.hpp"
+#include "support/move_content.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -276,27 +276,11 @@ TEST_CASE("a bulk move on the shared repository, its instance SIGKILLed mid-rewr
     const std::string source = "/content/dam/src", destination = "/content/dam/target",
                       moved = "/content/dam/target/src";
 
-    wharf::host::ContentGeneratorOptions gen;
-    gen.assets_root = source;
-    gen.assets = 400;
-    gen.assets_per_folder = 100;
-    gen.folders_per_group = 2;
-    gen.pages_root = "/content/site/en";
-    gen.pages = 2000;
-    gen.references_per_page = 10;
-    gen.min_binary_bytes = 16;
-    gen.max_binary_bytes = 32;
-    std::uint64_t nodes_in_source = 0, references_in = 0;
-    {
-        auto repository = wharf::host::PgRepository::open({url, 2, blobs});
-        wharf::host::generate_content(*repository, gen);
-        auto s = repository->open_session();
-        s->create_folders(destination);
-        s->commit();
-        nodes_in_source = repository->count(source, wharf::WalkOptions{});
-        references_in = repository->referrers_under(
-            source, false, [](const wharf::Reference&) { return true; });
-    }
+    const auto gen = wharf::test::referenced_assets(source);
+    // The repository is closed again at the end of the statement.
+    const auto seeded = wharf::test::seed_move_source(
+        *wharf::host::PgRepository::open({url, 2, blobs}), gen, destination);
+    const std::uint64_t nodes_in_source = seeded.nodes, references_in = seeded.references;
     REQUIRE(references_in > 10'000);
 
     std::vector<std::unique_ptr<WharfdHost>> hosts;

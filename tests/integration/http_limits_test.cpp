@@ -22,6 +22,7 @@
 #include "repository/sqlite_repository.hpp"
 #include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wharfd_child.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -243,19 +244,12 @@ TEST_CASE("wharfd enforces max_body_bytes and max_upload_bytes from wharf.yaml",
 
     ChildProcess host({WHARF_WHARFD_EXECUTABLE, "--config", (dir / "configs").string()},
                       dir / "wharfd.log");
-    REQUIRE(eventually(
-        [&] {
-            auto out = host.output();
-            return out.find("plugin active id=metadata") != std::string::npos &&
-                   out.find("wharfd ready") != std::string::npos;
-        },
-        20s));
+    REQUIRE(eventually([&] { return wharf::test::wharfd_ready(host.output(), "metadata"); }, 20s));
     auto out = host.output();
     INFO(out);
     CHECK(out.find("workers=2 max_body_bytes=2048 max_upload_bytes=4096") != std::string::npos);
-    auto at = out.find("http listening address=");
-    REQUIRE(at != std::string::npos);
-    auto address = out.substr(at + 23, out.find_first_of(" \n", at + 23) - (at + 23));
+    auto address = wharf::test::listening_address(out);
+    REQUIRE_FALSE(address.empty());
     HttpClientOptions o;
     o.bearer_token = kOperatorToken;
     HttpClient client("http://" + address, o);

@@ -27,6 +27,7 @@
 #include "jobs/sqlite_job_store.hpp"
 #include "modules/plugin_manager.hpp"
 #include "modules/service_registry.hpp"
+#include "support/job_host.hpp"
 #include "support/temp_dir.hpp"
 
 namespace wharf::test {
@@ -110,6 +111,18 @@ private:
     bool released_ = false;
 };
 
+/// Registers `consumer` as the host's job consumer for topics test/**.
+inline std::shared_ptr<wharf::ServiceRegistration> register_test_consumer(
+    host::ServiceRegistryImpl& registry, std::shared_ptr<TestConsumer> consumer) {
+    wharf::Properties props;
+    boost::property_tree::ptree topics;
+    topics.push_back({"", boost::property_tree::ptree("test/**")});
+    props.add_child(wharf::JobConsumer::kTopicsProperty, topics);
+    return registry.register_service(host::Owner{"host", 0}, nullptr,
+                                     wharf::JobConsumer::kInterfaceName, std::move(consumer), props,
+                                     0);
+}
+
 struct ApiHost {
     TempDir dir{"wharf-http"};
     host::ServiceRegistryImpl registry;
@@ -140,29 +153,12 @@ struct ApiHost {
         write_text(dir / "configs/queues/test.yaml",
                    "topics: [test/*]\nmax_parallel: 8\nretries: 0\nranking: -10\n");
 
-        host::ConfigAdminOptions co;
-        co.config_dir = dir / "configs";
-        co.registry = &registry;
-        co.watch = false;
-        config = std::make_unique<host::ConfigAdmin>(co);
-        config->start();
+        config = start_config_admin(registry, dir / "configs");
 
-        host::SqliteJobStoreOptions so;
-        so.path = dir / "data/jobs.db";
-        store = std::make_unique<host::SqliteJobStore>(so);
-        store->migrate();
-        host::JobEngineOptions eo;
-        eo.flush_interval = std::chrono::milliseconds(20);
-        engine = std::make_unique<host::JobEngine>(registry, *store, eo);
-        engine->start();
+        store = open_job_store(dir / "data/jobs.db");
+        engine = start_job_engine(registry, *store);
 
-        wharf::Properties props;
-        boost::property_tree::ptree topics;
-        topics.push_back({"", boost::property_tree::ptree("test/**")});
-        props.add_child(wharf::JobConsumer::kTopicsProperty, topics);
-        consumer_registration =
-            registry.register_service(host::Owner{"host", 0}, nullptr,
-                                      wharf::JobConsumer::kInterfaceName, consumer, props, 0);
+        consumer_registration = register_test_consumer(registry, consumer);
 
         if (o.with_plugins) {
             fs::create_directories(dir / "plugins");

@@ -18,17 +18,25 @@
 #include "repository/generator.hpp"
 #include "repository/repository_check.hpp"
 #include "support/child_process.hpp"
+#include "support/job_host.hpp"
+#include "support/operation_checks.hpp"
+#include "support/repository_seed.hpp"
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using namespace wharf;
 using wharf::host::SqliteRepository;
+using wharf::test::check_refused;
 using wharf::test::eventually;
 using wharf::test::MemoryContext;
 using wharf::test::move_request;
 using wharf::test::MovePluginHost;
+using wharf::test::open_job_store;
+using wharf::test::start_job_engine;
 using wharf::test::TempDir;
+using wharf::test::test_engine_options;
+using wharf::test::wait_final;
 
 namespace {
 
@@ -97,21 +105,10 @@ struct Fixture {
     std::shared_ptr<Operation> asset_move() const { return host->operation("asset-move"); }
     std::shared_ptr<Operation> page_move() const { return host->operation("page-move"); }
 
-    void folder(const std::string& path) {
-        auto s = repo->open_session();
-        s->create_folders(path);
-        s->commit();
-    }
+    void folder(const std::string& path) { test::create_folder(*repo, path); }
 
     void page(const std::string& path, std::string text = {}, PropertyMap properties = {}) {
-        auto s = repo->open_session();
-        Node n;
-        n.path = path;
-        n.kind = NodeKind::page;
-        n.text = std::move(text);
-        n.properties = std::move(properties);
-        s->create(n);
-        s->commit();
+        test::create_page(*repo, path, std::move(text), std::move(properties));
     }
 
     void asset(const std::string& path, PropertyMap properties = {}) {
@@ -329,22 +326,8 @@ TEST_CASE("every invalid move request is refused naming the field and value and 
     for (const auto& c : cases) {
         SECTION(c.what) {
             auto op = c.page ? f.page_move() : f.asset_move();
-            bool refused = false;
-            try {
-                op->validate(c.request);
-            } catch (const OperationRefused& e) {
-                refused = true;
-                INFO(e.what());
-                CHECK(e.field() == c.field);
-                CHECK(e.value() == c.value);
-                CHECK(std::string(e.what()).find(c.message) != std::string::npos);
-            }
-            CHECK(refused);
-            // A job with the same request ends as error and changes nothing either.
-            MemoryContext ctx(c.request);
-            auto result = op->run(ctx);
-            CHECK(result.outcome == JobResult::Outcome::error);
-            CHECK(result.message.find(c.message) != std::string::npos);
+            check_refused(*op, c.request, c.field, c.value, c.message);
+            // A job with the same request changed nothing either.
             CHECK(fingerprint(*f.repo) == before);
         }
     }
@@ -415,23 +398,14 @@ namespace {
 // The job engine on a temp store, with one queue for both move topics and the
 // move plugin's consumers from `f`'s registry.
 struct MoveEngine {
-    host::SqliteJobStore store;
+    std::unique_ptr<host::SqliteJobStore> store;
     std::unique_ptr<host::JobEngine> engine;
     std::shared_ptr<wharf::ServiceRegistration> queue;
 
-    static host::SqliteJobStoreOptions store_options(const Fixture& f) {
-        host::SqliteJobStoreOptions so;
-        so.path = f.dir / "jobs/jobs.db";
-        return so;
-    }
-
-    explicit MoveEngine(Fixture& f) : store(store_options(f)) {
-        store.migrate();
-        host::JobEngineOptions eo;
-        eo.flush_interval = 20ms;
+    explicit MoveEngine(Fixture& f) : store(open_job_store(f.dir / "jobs/jobs.db")) {
+        auto eo = test_engine_options();
         eo.shutdown_grace = 5s;
-        engine = std::make_unique<host::JobEngine>(f.host->registry(), store, eo);
-        engine->start();
+        engine = start_job_engine(f.host->registry(), *store, eo);
         wharf::Properties qp;
         qp.put("queue.name", "moves");
         queue = f.host->registry().register_service(host::Owner{"test", 0}, nullptr,
@@ -443,15 +417,7 @@ struct MoveEngine {
         engine->stop();
     }
 
-    std::optional<host::JobView> finish(JobId id) const {
-        eventually(
-            [&] {
-                auto v = engine->find(id);
-                return v && wharf::is_final(v->job.state);
-            },
-            60s);
-        return engine->find(id);
-    }
+    std::optional<host::JobView> finish(JobId id) const { return wait_final(*engine, id); }
 };
 
 }  // namespace

@@ -12,11 +12,12 @@
 #include "http/http_client.hpp"
 #include "http/users.hpp"
 #include "move_crash/move_harness.hpp"
-#include "repository/generator.hpp"
 #include "repository/repository_check.hpp"
 #include "repository/sqlite_repository.hpp"
 #include "support/child_process.hpp"
+#include "support/move_content.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wharfd_child.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -45,17 +46,10 @@ struct Wharfd {
 
     Wharfd(const fs::path& configs, const fs::path& log)
         : process({WHARF_WHARFD_EXECUTABLE, "--config", configs.string()}, log) {
-        REQUIRE(eventually(
-            [&] {
-                auto out = process.output();
-                return out.find("plugin active id=move") != std::string::npos &&
-                       out.find("wharfd ready") != std::string::npos;
-            },
-            30s));
-        auto out = process.output();
-        auto at = out.find("http listening address=");
-        REQUIRE(at != std::string::npos);
-        auto address = out.substr(at + 23, out.find_first_of(" \n", at + 23) - (at + 23));
+        REQUIRE(
+            eventually([&] { return wharf::test::wharfd_ready(process.output(), "move"); }, 30s));
+        auto address = wharf::test::listening_address(process.output());
+        REQUIRE_FALSE(address.empty());
         wharf::host::HttpClientOptions o;
         o.bearer_token = kOperatorToken;
         client = std::make_unique<wharf::host::HttpClient>("http://" + address, o);
@@ -108,27 +102,11 @@ TEST_CASE("a move job SIGKILLed in wharfd mid-rewrite resumes after a restart an
     write_file(dir / "configs/operations/move.yaml",
                "threshold: 10\nthreshold_references: 10\nbatch_size: 4\n");
 
-    wharf::host::ContentGeneratorOptions gen;
-    gen.assets_root = kSource;
-    gen.assets = 400;
-    gen.assets_per_folder = 100;
-    gen.folders_per_group = 2;
-    gen.pages_root = "/content/site/en";
-    gen.pages = 2000;
-    gen.references_per_page = 10;
-    gen.min_binary_bytes = 16;
-    gen.max_binary_bytes = 32;
-    std::uint64_t nodes_in_source = 0, references_in = 0;
-    {
-        auto repository = SqliteRepository::open(dir / "var/repository");
-        wharf::host::generate_content(*repository, gen);
-        auto s = repository->open_session();
-        s->create_folders(kDestination);
-        s->commit();
-        nodes_in_source = repository->count(kSource, wharf::WalkOptions{});
-        references_in = repository->referrers_under(
-            kSource, false, [](const wharf::Reference&) { return true; });
-    }
+    const auto gen = wharf::test::referenced_assets(kSource);
+    // The repository is closed again at the end of the statement.
+    const auto seeded = wharf::test::seed_move_source(
+        *SqliteRepository::open(dir / "var/repository"), gen, kDestination);
+    const std::uint64_t nodes_in_source = seeded.nodes, references_in = seeded.references;
     REQUIRE(references_in > 10'000);
     // The same bytes (the database closed, so its WAL is folded in), for the
     // uninterrupted move to compare with; binaries hard-linked.

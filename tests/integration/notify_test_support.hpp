@@ -110,28 +110,11 @@ struct NotifyHost {
         if (!notifications_yaml.empty())
             write_text(dir / "configs/notifications.yaml", notifications_yaml);
 
-        host::ConfigAdminOptions co;
-        co.config_dir = dir / "configs";
-        co.registry = &registry;
-        co.watch = false;
-        config = std::make_unique<host::ConfigAdmin>(co);
-        config->start();
+        config = start_config_admin(registry, dir / "configs");
 
-        host::SqliteJobStoreOptions so;
-        so.path = dir / "data/jobs.db";
-        store = std::make_unique<host::SqliteJobStore>(so);
-        store->migrate();
-        host::JobEngineOptions eo;
-        eo.flush_interval = std::chrono::milliseconds(20);
-        engine = std::make_unique<host::JobEngine>(registry, *store, eo);
-        engine->start();
-        wharf::Properties props;
-        boost::property_tree::ptree topics;
-        topics.push_back({"", boost::property_tree::ptree("test/**")});
-        props.add_child(wharf::JobConsumer::kTopicsProperty, topics);
-        consumer_registration =
-            registry.register_service(host::Owner{"host", 0}, nullptr,
-                                      wharf::JobConsumer::kInterfaceName, consumer, props, 0);
+        store = open_job_store(dir / "data/jobs.db");
+        engine = start_job_engine(registry, *store);
+        consumer_registration = register_test_consumer(registry, consumer);
 
         host::NotifierOptions no;
         no.database = dir / "data/notifications.db";

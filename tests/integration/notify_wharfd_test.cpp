@@ -8,6 +8,7 @@
 #include "integration/notify_test_support.hpp"
 #include "repository/generator.hpp"
 #include "repository/sqlite_repository.hpp"
+#include "support/wharfd_child.hpp"
 
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
@@ -22,23 +23,14 @@ namespace {
 const std::string kToken = "operator-token-0123456789";
 
 std::string address_of(const ChildProcess& host) {
-    auto out = host.output();
-    auto at = out.find("http listening address=");
-    if (at == std::string::npos) return {};
-    return out.substr(at + 23, out.find_first_of(" \n", at + 23) - (at + 23));
+    return wharf::test::listening_address(host.output());
 }
 
 std::unique_ptr<ChildProcess> start_wharfd(const TempDir& dir, const std::string& log) {
     auto host = std::make_unique<ChildProcess>(
         std::vector<std::string>{WHARF_WHARFD_EXECUTABLE, "--config", (dir / "configs").string()},
         dir / log);
-    if (!eventually(
-            [&] {
-                auto out = host->output();
-                return out.find("plugin active id=delete") != std::string::npos &&
-                       out.find("wharfd ready") != std::string::npos;
-            },
-            30s))
+    if (!eventually([&] { return wharf::test::wharfd_ready(host->output(), "delete"); }, 30s))
         throw std::runtime_error("wharfd did not start: " + host->output());
     return host;
 }

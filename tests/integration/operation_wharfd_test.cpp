@@ -12,6 +12,7 @@
 #include "repository/sqlite_repository.hpp"
 #include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wharfd_child.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -58,17 +59,9 @@ TEST_CASE("wharfd runs asset-delete inline below the threshold and as a job abov
 
     ChildProcess host({WHARF_WHARFD_EXECUTABLE, "--config", (dir / "configs").string()},
                       dir / "wharfd.log");
-    REQUIRE(eventually(
-        [&] {
-            auto out = host.output();
-            return out.find("plugin active id=delete") != std::string::npos &&
-                   out.find("wharfd ready") != std::string::npos;
-        },
-        20s));
-    auto out = host.output();
-    auto at = out.find("http listening address=");
-    REQUIRE(at != std::string::npos);
-    auto address = out.substr(at + 23, out.find_first_of(" \n", at + 23) - (at + 23));
+    REQUIRE(eventually([&] { return wharf::test::wharfd_ready(host.output(), "delete"); }, 20s));
+    auto address = wharf::test::listening_address(host.output());
+    REQUIRE_FALSE(address.empty());
     wharf::host::HttpClientOptions o;
     o.bearer_token = kOperatorToken;
     wharf::host::HttpClient client("http://" + address, o);

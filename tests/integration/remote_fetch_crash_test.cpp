@@ -43,6 +43,16 @@ Json request() {
     return {{"remote", "src"}, {"paths", {kRequestRoot}}, {"destination", "/content/dam/copy"}};
 }
 
+// Seeds the remote with the large tree, starts both hosts and submits the fetch.
+wharf::host::HttpResponse submit_large_fetch(FetchPair& pair) {
+    {
+        auto repo = pair.remote.open_repository();
+        seed_large(*repo);
+    }
+    pair.start();
+    return pair.submit(request());
+}
+
 // Waits until the job has moved between `low` and `high` bytes (a transfer
 // in its middle). Returns the job as last seen.
 Json wait_for_bytes(FetchPair& pair, long long id, long long low, long long high) {
@@ -67,12 +77,7 @@ TEST_CASE(
     "port: the job resumes with Range and every digest is right",
     "[remote-fetch][wharfd][crash]") {
     FetchPair pair(slow_options());
-    {
-        auto repo = pair.remote.open_repository();
-        seed_large(*repo);
-    }
-    pair.start();
-    auto response = pair.submit(request());
+    auto response = submit_large_fetch(pair);
     INFO(response.body);
     REQUIRE(response.status == 202);
     auto id = Json::parse(response.body)["id"].get<long long>();
@@ -102,12 +107,7 @@ TEST_CASE(
     "request again fetches only what is missing",
     "[remote-fetch][wharfd][crash]") {
     FetchPair pair(slow_options());
-    {
-        auto repo = pair.remote.open_repository();
-        seed_large(*repo);
-    }
-    pair.start();
-    auto response = pair.submit(request());
+    auto response = submit_large_fetch(pair);
     REQUIRE(response.status == 202);
     auto id = Json::parse(response.body)["id"].get<long long>();
     wait_for_bytes(pair, id, 8 << 20, 40 << 20);
@@ -146,12 +146,7 @@ TEST_CASE(
     "restart and fetches no finished asset twice",
     "[remote-fetch][wharfd][crash]") {
     FetchPair pair(slow_options());
-    {
-        auto repo = pair.remote.open_repository();
-        seed_large(*repo);
-    }
-    pair.start();
-    auto response = pair.submit(request());
+    auto response = submit_large_fetch(pair);
     REQUIRE(response.status == 202);
     auto id = Json::parse(response.body)["id"].get<long long>();
     wait_for_bytes(pair, id, 16 << 20, 40 << 20);

@@ -13,12 +13,15 @@
 #include "jobs/job_engine.hpp"
 #include "jobs/sqlite_job_store.hpp"
 #include "repository/generator.hpp"
+#include "support/operation_checks.hpp"
+#include "support/repository_seed.hpp"
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using namespace wharf;
 using wharf::host::SqliteRepository;
+using wharf::test::check_refused;
 using wharf::test::create_request;
 using wharf::test::eventually;
 using wharf::test::MemoryContext;
@@ -43,21 +46,10 @@ struct Fixture {
         REQUIRE(host->rollout());
     }
 
-    void folder(const std::string& path) {
-        auto s = repo->open_session();
-        s->create_folders(path);
-        s->commit();
-    }
+    void folder(const std::string& path) { test::create_folder(*repo, path); }
 
     void page(const std::string& path, std::string text = {}, PropertyMap properties = {}) {
-        auto s = repo->open_session();
-        Node n;
-        n.path = path;
-        n.kind = NodeKind::page;
-        n.text = std::move(text);
-        n.properties = std::move(properties);
-        s->create(n);
-        s->commit();
+        test::create_page(*repo, path, std::move(text), std::move(properties));
     }
 
     void set(const std::string& path, PropertyMap properties) {
@@ -503,22 +495,8 @@ TEST_CASE("every bad live copy or rollout request is refused naming the field an
     for (const auto& c : cases) {
         SECTION(c.what) {
             auto op = c.create ? f.host->create() : f.host->rollout();
-            bool refused = false;
-            try {
-                op->validate(c.request);
-            } catch (const OperationRefused& e) {
-                refused = true;
-                INFO(e.what());
-                CHECK(e.field() == c.field);
-                CHECK(e.value() == c.value);
-                CHECK(std::string(e.what()).find(c.message) != std::string::npos);
-            }
-            CHECK(refused);
-            // Run as a job anyway: it ends as error and changes nothing either.
-            MemoryContext ctx(c.request);
-            auto result = op->run(ctx);
-            CHECK(result.outcome == JobResult::Outcome::error);
-            CHECK(result.message.find(c.message) != std::string::npos);
+            check_refused(*op, c.request, c.field, c.value, c.message);
+            // Run as a job anyway, it changed nothing either.
             CHECK(repository_fingerprint(*f.repo) == before);
         }
     }

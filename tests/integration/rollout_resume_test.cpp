@@ -15,6 +15,7 @@
 #include "jobs/sqlite_job_store.hpp"
 #include "repository/generator.hpp"
 #include "support/child_process.hpp"
+#include "support/job_host.hpp"
 #include "support/temp_dir.hpp"
 #include "wharf/queues.hpp"
 
@@ -26,11 +27,14 @@ using wharf::test::create_request;
 using wharf::test::eventually;
 using wharf::test::MemoryContext;
 using wharf::test::mirror_differences;
+using wharf::test::open_job_store;
 using wharf::test::repository_errors;
 using wharf::test::repository_fingerprint;
 using wharf::test::rollout_request;
 using wharf::test::RolloutPluginHost;
+using wharf::test::start_job_engine;
 using wharf::test::TempDir;
+using wharf::test::wait_final;
 
 namespace {
 
@@ -191,21 +195,13 @@ namespace {
 // The job engine on a temp store, with the host's queues (the shipped
 // page-move-and-rollout queue) and the submission service.
 struct Jobs {
-    host::SqliteJobStore store;
+    std::unique_ptr<host::SqliteJobStore> store;
     std::unique_ptr<host::JobEngine> engine;
     std::unique_ptr<host::OperationSubmission> submission;
 
-    static host::SqliteJobStoreOptions store_options(const Fixture& f) {
-        host::SqliteJobStoreOptions so;
-        so.path = f.dir / "jobs/jobs.db";
-        return so;
-    }
-    explicit Jobs(Fixture& f) : store(store_options(f)) {
-        store.migrate();
-        host::JobEngineOptions eo;
-        eo.flush_interval = 20ms;
-        engine = std::make_unique<host::JobEngine>(f.host->registry(), store, eo);
-        engine->start();
+    explicit Jobs(Fixture& f)
+        : store(open_job_store(f.dir / "jobs/jobs.db")),
+          engine(start_job_engine(f.host->registry(), *store)) {
         auto* config = &f.host->config();
         submission = std::make_unique<host::OperationSubmission>(
             f.host->registry(), *engine->manager(),
@@ -213,15 +209,7 @@ struct Jobs {
     }
     ~Jobs() { engine->stop(); }
 
-    std::optional<host::JobView> finish(JobId id) const {
-        eventually(
-            [&] {
-                auto v = engine->find(id);
-                return v && wharf::is_final(v->job.state);
-            },
-            60s);
-        return engine->find(id);
-    }
+    std::optional<host::JobView> finish(JobId id) const { return wait_final(*engine, id); }
 };
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "move_crash/move_harness.hpp"
 #include "repository/repository_check.hpp"
 #include "repository/sqlite_repository.hpp"
+#include "support/job_host.hpp"
 #include "wharf/operations.hpp"
 
 namespace wharf::test {
@@ -61,12 +62,8 @@ public:
             host::Owner{"test", 0}, nullptr, interfaces::kRepository,
             std::static_pointer_cast<void>(std::static_pointer_cast<Repository>(repository_)), {},
             0);
-        host::ConfigAdminOptions co;
-        co.config_dir = config_dir_;
-        co.registry = &registry_;  // the shipped page-move-and-rollout queue
-        co.watch = false;
-        config_ = std::make_unique<host::ConfigAdmin>(co);
-        config_->start();
+        // Registers the shipped page-move-and-rollout queue.
+        config_ = start_config_admin(registry_, config_dir_);
         fs::create_directories(work_dir / "plugins");
         host::PluginManagerOptions po;
         po.plugins_dir = work_dir / "plugins";

@@ -22,12 +22,13 @@
 #include "modules/plugin_manager.hpp"
 #include "modules/service_registry.hpp"
 #include "repository/sqlite_repository.hpp"
+#include "support/recording_context.hpp"
 #include "wharf/jobs.hpp"
 #include "wharf/operations.hpp"
 
 namespace wharf::test {
 
-class MemoryContext final : public JobContext {
+class MemoryContext final : public RecordingContext {
 public:
     explicit MemoryContext(boost::property_tree::ptree payload) : payload_(std::move(payload)) {}
 
@@ -40,29 +41,15 @@ public:
     void increment_progress(std::int64_t steps) override {
         done_ = std::min(done_ + steps, total_ > 0 ? total_ : done_ + steps);
         ++increments_;
-        if (stop_after_increments_ > 0 && increments_ >= stop_after_increments_) stop_ = true;
+        if (stop_after_increments_ > 0 && increments_ >= stop_after_increments_) request_stop();
         if (on_progress) on_progress();
     }
-    void log(std::string_view line) override { log_.emplace_back(line); }
-    void report_row(std::vector<std::string> cells) override { rows_.push_back(std::move(cells)); }
-    void checkpoint(std::string_view key, std::string_view value) override {
-        checkpoints_[std::string(key)] = std::string(value);
-    }
-    std::optional<std::string> checkpoint(std::string_view key) const override {
-        auto it = checkpoints_.find(std::string(key));
-        if (it == checkpoints_.end()) return std::nullopt;
-        return it->second;
-    }
-    bool is_stopped() const override { return stop_; }
 
-    void request_stop() { stop_ = true; }
     /// Raises the stop flag once progress was reported this many times.
     void stop_after_increments(int n) { stop_after_increments_ = n; }
 
     std::int64_t total() const { return total_; }
     std::int64_t done() const { return done_; }
-    const std::vector<std::vector<std::string>>& rows() const { return rows_; }
-    const std::vector<std::string>& lines() const { return log_; }
 
     /// Called after every progress step (the crash helper slows down here).
     std::function<void()> on_progress;
@@ -74,10 +61,6 @@ private:
     std::int64_t done_ = 0;
     int increments_ = 0;
     int stop_after_increments_ = 0;
-    std::atomic<bool> stop_{false};
-    std::vector<std::string> log_;
-    std::vector<std::vector<std::string>> rows_;
-    std::map<std::string, std::string> checkpoints_;
 };
 
 /// The move plugin loaded through a real PluginManager, with `repository`
