@@ -353,6 +353,13 @@ private:
         return r[0][0].as<std::int64_t>();
     }
 
+    void insert_property(std::int64_t id, const std::string& name, const Property& p) override {
+        run("INSERT INTO properties(node_id, name, type, multiple, value) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            id, name, static_cast<int>(p.type), p.multiple,
+            bytes(repo::pack_values(p.type, p.values)));
+    }
+
     void write_property(std::int64_t id, const std::string& name, const Property& p) override {
         run("INSERT INTO properties(node_id, name, type, multiple, value) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (node_id, name) DO UPDATE SET "

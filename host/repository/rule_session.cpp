@@ -343,7 +343,7 @@ void RuleSession::insert_node(const Node& node) {
                                                       article(parent.kind) + " " +
                                                       quote_path(parent_path(node.path)));
     auto id = insert_row(node, parent.id);
-    for (const auto& [name, property] : node.properties) write_property(id, name, property);
+    for (const auto& [name, property] : node.properties) insert_property(id, name, property);
     for (const auto& [property, to] : expected_references(node.properties, node.text))
         insert_ref(id, property, to);
 }

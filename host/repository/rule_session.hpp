@@ -69,6 +69,9 @@ protected:
     /// Inserts the node's row (not its properties) as the last child of
     /// `parent_id`; RepositoryError{already_exists} if the path is taken.
     virtual std::int64_t insert_row(const Node& node, std::int64_t parent_id) = 0;
+    /// Inserts a property of a node created in this batch (a plain insert:
+    /// node creation is the import's hot path).
+    virtual void insert_property(std::int64_t id, const std::string& name, const Property& p) = 0;
     /// Inserts or replaces one property.
     virtual void write_property(std::int64_t id, const std::string& name, const Property& p) = 0;
     /// Replaces the value of an existing property (its type stays).

@@ -127,6 +127,18 @@ private:
         return c_->last_insert_rowid();
     }
 
+    void insert_property(std::int64_t id, const std::string& name, const Property& p) override {
+        auto q = c_->query(
+            "INSERT INTO properties(node_id, name, type, multiple, value) "
+            "VALUES (?1, ?2, ?3, ?4, ?5)");
+        q->bind(1, id);
+        q->bind(2, name);
+        q->bind(3, static_cast<std::int64_t>(p.type));
+        q->bind(4, static_cast<std::int64_t>(p.multiple));
+        repo::bind_property_value(*q, 5, p);
+        q->run();
+    }
+
     void write_property(std::int64_t id, const std::string& name, const Property& p) override {
         auto q = c_->query(
             "INSERT INTO properties(node_id, name, type, multiple, value) "
