@@ -446,6 +446,14 @@ void HttpServer::start() {
         }
     }
 
+    // SO_REUSEADDR only: a restart binds at once despite connections in
+    // TIME_WAIT, but a second server on a port that is listened on fails.
+    // (httplib's default adds SO_REUSEPORT, with which two hosts would
+    // silently share the port and split the requests between them.)
+    server.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     if (port == 0) {
         port = server.bind_to_any_port(host);
         if (port < 0) throw Error(ErrorCode::io, "cannot listen on " + ctx.options.listen);
