@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "repository/path.hpp"
 #include "repository/value_codec.hpp"
@@ -103,6 +104,21 @@ inline std::string kind_list(const WalkOptions& o) {
 /// SQL for the depth of the node in column `path` (as depth_of()).
 inline constexpr const char* kDepthSql =
     "(CASE WHEN path = '/' THEN 0 ELSE length(path) - length(replace(path, '/', '')) END)";
+
+/// The statements that delete what belongs to the nodes of a subtree
+/// (properties, references, cancelled inheritance, relationships of live
+/// copies in it), to run before the nodes go; `where(column)` is the
+/// backend's subtree condition on a column, with its own placeholders.
+template <class Where>
+std::vector<std::string> subtree_side_deletes(Where where) {
+    const std::string in_subtree = "(SELECT id FROM nodes WHERE " + where("path") + ")";
+    return {
+        "DELETE FROM properties WHERE node_id IN " + in_subtree,
+        "DELETE FROM refs WHERE from_id IN " + in_subtree,
+        "DELETE FROM inheritance_cancel WHERE node_id IN " + in_subtree,
+        "DELETE FROM live_relationships WHERE " + where("live_copy"),
+    };
+}
 
 /// Where a page of children continues: after this (order, path).
 struct ChildrenCursor {

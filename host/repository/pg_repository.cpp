@@ -426,14 +426,7 @@ private:
     // sending it here.
     std::uint64_t delete_subtree(std::string_view path) override {
         auto r = repo::subtree_range(path);
-        static const std::string in_subtree =
-            "(SELECT id FROM nodes WHERE " + subtree_where("path") + ")";
-        static const std::string statements[] = {
-            "DELETE FROM properties WHERE node_id IN " + in_subtree,
-            "DELETE FROM refs WHERE from_id IN " + in_subtree,
-            "DELETE FROM inheritance_cancel WHERE node_id IN " + in_subtree,
-            "DELETE FROM live_relationships WHERE " + subtree_where("live_copy"),
-        };
+        static const auto statements = repo::subtree_side_deletes(subtree_where);
         for (const auto& sql : statements) run(sql, r.low, r.children, r.high);
         return static_cast<std::uint64_t>(
             run("DELETE FROM nodes WHERE " + subtree_where("path"), r.low, r.children, r.high)
